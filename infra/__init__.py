@@ -1,0 +1,2 @@
+"""Shared layer: settings, client factories, HTTP helpers, the embedded services (Tansu, Valkey,
+chDB) and the `make up` command line."""

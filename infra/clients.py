@@ -1,0 +1,76 @@
+"""Client factories for Kafka, Redis and ClickHouse, configured only from `Settings`."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from infra.settings import Settings
+
+_clickhouse_lock = threading.Lock()
+_clickhouse_clients: dict[str, Any] = {}
+
+
+def kafka_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        linger_ms=2,
+        max_batch_size=1024 * 1024,
+        client_id="profilestream-ingest",
+    )
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the topics if missing (idempotent; Kafka in production may pre-create them)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="profilestream-admin"
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            settings.events_topic,
+            settings.rejections_topic,
+            settings.dead_letter_topic,
+        ]
+        missing = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            # Another process may create them first: fine either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
+
+
+def clickhouse_client(settings: Settings) -> Any:
+    """One client per DSN per process. chDB allows a single owner of its data directory, so the
+    embedded process shares this client between the materializer and the query service."""
+    dsn = settings.clickhouse_dsn
+    with _clickhouse_lock:
+        client = _clickhouse_clients.get(dsn)
+        if client is None:
+            import clickhouse_connect
+
+            if dsn.startswith("chdb://"):
+                Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+            client = clickhouse_connect.get_client(dsn=dsn)
+            _clickhouse_clients[dsn] = client
+        return client

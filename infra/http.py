@@ -1,0 +1,90 @@
+"""HTTP pieces both services use: the JSON error body, exception handlers, and constant-time
+credential checks."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.api import ErrorBody
+from schemas.messages import FieldError
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "bad_request",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers; rendered as `ErrorBody` with the given status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[FieldError] | None = None,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or STATUS_CODES.get(status, "error")
+        self.message = message
+        self.errors = errors or []
+        self.headers = headers
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    body = ErrorBody(code=exc.code, message=exc.message, errors=exc.errors)
+    return JSONResponse(body.model_dump(mode="json"), status_code=exc.status, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(
+            ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        )
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            FieldError(
+                field=".".join(str(p) for p in err["loc"] if p not in ("query", "path", "body")),
+                reason=err["msg"],
+            )
+            for err in exc.errors()
+        ]
+        return error_response(ApiError(400, "invalid request parameters", errors))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def matching_secret(candidate: str, secrets: Iterable[str]) -> str | None:
+    """The secret equal to `candidate`, compared in constant time against every secret."""
+    found: str | None = None
+    encoded = candidate.encode()
+    for secret in secrets:
+        if hmac.compare_digest(encoded, secret.encode()):
+            found = secret
+    return found

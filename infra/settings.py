@@ -1,0 +1,119 @@
+"""The one settings object. Every address, credential and limit is an environment variable
+prefixed `PS_`; nothing else in the code base reads the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_WRITE_KEY = "dev-write-key"
+DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented embedded-mode default
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PS_", extra="ignore")
+
+    # "embedded": Tansu, Valkey and chDB started by `make up`; "production": external services.
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".data")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    events_topic: str = "ps.events"
+    rejections_topic: str = "ps.rejections"
+    dead_letter_topic: str = "ps.dead-letter"
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    # Tansu rejects InitProducerId, so idempotence is off by default; dedup by messageId covers
+    # producer retries. Turn it on against Apache Kafka.
+    kafka_idempotent_producer: bool = False
+    kafka_request_timeout_ms: int = Field(default=5000, ge=100)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:16379/0"
+
+    # ClickHouse: "chdb://<path>" (in-process, embedded) or "http://user:pass@host:8123/db".
+    clickhouse_dsn: str = ""
+
+    # Ingest
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8000
+    # Comma-separated write keys, each optionally "key:source-name".
+    write_keys: SecretStr = SecretStr(DEV_WRITE_KEY)
+    max_event_bytes: int = 32 * 1024
+    max_request_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+    max_message_id_length: int = 100
+    # Corrected timestamps further than this in the future of receivedAt are rejected.
+    max_future_skew_s: int = 24 * 3600
+    publish_timeout_s: float = 10.0
+    retry_after_s: int = 5
+
+    # Query
+    query_host: str = "127.0.0.1"
+    query_port: int = 8001
+    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
+    max_page_size: int = 1000
+
+    # Materializer
+    app_id: str = "profilestream-materializer"
+    batch_max_events: int = Field(default=2000, ge=1)
+    batch_within_s: float = Field(default=0.1, gt=0)
+    sink_retry_max_s: float = 5.0
+    # Embedded mode: the materializer process owns the chDB directory and serves the query API.
+    serve_query_in_materializer: bool | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("clickhouse_dsn")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _defaults_and_safety(self) -> Settings:
+        if not self.clickhouse_dsn:
+            self.clickhouse_dsn = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        if self.serve_query_in_materializer is None:
+            self.serve_query_in_materializer = self.clickhouse_dsn.startswith("chdb://")
+        dev_secrets = (
+            self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN
+            or DEV_WRITE_KEY in self.write_key_map()
+        )
+        exposed = not (is_loopback(self.ingest_host) and is_loopback(self.query_host))
+        if dev_secrets and (self.mode == "production" or exposed):
+            raise ValueError(
+                "the embedded default credentials (dev-write-key / dev-admin-token) are only "
+                "allowed in embedded mode on loopback: set PS_WRITE_KEYS and PS_ADMIN_TOKEN"
+            )
+        return self
+
+    def write_key_map(self) -> dict[str, str]:
+        """Write key -> source name."""
+        keys: dict[str, str] = {}
+        for item in self.write_keys.get_secret_value().split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, _, source = item.partition(":")
+            keys[key] = source or f"source-{len(keys) + 1}"
+        return keys
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,29 @@
+"""The ingest FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from infra.http import install_error_handlers
+from infra.settings import Settings
+from ingest.producer import EventPublisher
+from ingest.routes import router
+
+
+def create_app(settings: Settings, publisher: EventPublisher | None = None) -> FastAPI:
+    publisher = publisher or EventPublisher(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await publisher.close()
+
+    app = FastAPI(title="Profilestream ingest", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.publisher = publisher
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,58 @@
+"""Reading a request body within the size limits: bounded streaming read, bounded gunzip (a gzip
+bomb stops at the limit), then JSON."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from infra.http import ApiError
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"request body is over the {limit}-byte limit (decompressed)")
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ApiError(400, f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    if not inflater.eof:
+        raise ApiError(400, "body is not valid gzip: truncated stream")
+    return out
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding == "gzip":
+        return gunzip_bounded(bytes(body), limit)
+    if encoding not in ("", "identity"):
+        raise ApiError(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
+    return bytes(body)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise ApiError(400, "request body is empty: expected a JSON object")
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return value

@@ -1,0 +1,158 @@
+"""Pure: a raw Segment-spec event (a decoded JSON value) -> a normalized `Event`, or the list of
+field errors that explain why not. No I/O here; the routes call it for every event."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import Event, SegmentEvent, to_utc_ms
+from schemas.messages import FieldError
+
+# ClickHouse DateTime64 covers 1900..2299; events from before 2000 are clock bugs, not history.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_event_bytes: int = 32 * 1024
+    max_message_id_length: int = 100
+    max_future_skew: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class BatchDefaults:
+    """What a /v1/batch body gives every event in it (each event's own values win)."""
+
+    context: dict[str, Any] = field(default_factory=dict)
+    integrations: dict[str, Any] = field(default_factory=dict)
+    sent_at: Any = None
+
+
+class InvalidEvent(Exception):
+    def __init__(self, errors: list[FieldError], message_id: str | None = None) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = errors
+        self.message_id = message_id
+
+
+class EventTooLarge(InvalidEvent):
+    pass
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(field=".".join(str(p) for p in err["loc"]) or "event", reason=err["msg"])
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def corrected_timestamp(
+    received_at: datetime, sent_at: datetime | None, original: datetime | None
+) -> datetime:
+    """Segment's clock-skew correction: timestamp = receivedAt - (sentAt - originalTimestamp)."""
+    if original is None:
+        return received_at
+    if sent_at is None:
+        return original
+    return received_at - (sent_at - original)
+
+
+def _message_id_of(raw: dict[str, Any]) -> str | None:
+    value = raw.get("messageId")
+    return value if isinstance(value, str) else None
+
+
+def normalize_event(
+    raw: Any,
+    *,
+    received_at: datetime,
+    source: str,
+    event_type: str | None = None,
+    defaults: BatchDefaults | None = None,
+    limits: Limits | None = None,
+) -> Event:
+    """Validate one event and normalize it. Raises InvalidEvent naming every broken field."""
+    limits = limits or Limits()
+    defaults = defaults or BatchDefaults()
+    if not isinstance(raw, dict):
+        raise InvalidEvent([FieldError(field="event", reason="an event must be a JSON object")])
+    size = len(orjson.dumps(raw))
+    if size > limits.max_event_bytes:
+        raise EventTooLarge(
+            [
+                FieldError(
+                    field="event",
+                    reason=f"event is {size} bytes, over the {limits.max_event_bytes}-byte limit",
+                )
+            ],
+            _message_id_of(raw),
+        )
+    data = dict(raw)
+    if event_type is not None:
+        data["type"] = event_type  # the endpoint decides the type, as in Segment's API
+    if defaults.context and isinstance(data.get("context", {}), dict):
+        data["context"] = {**defaults.context, **(data.get("context") or {})}
+    if defaults.integrations and isinstance(data.get("integrations", {}), dict):
+        data["integrations"] = {**defaults.integrations, **(data.get("integrations") or {})}
+    if data.get("sentAt") is None and defaults.sent_at is not None:
+        data["sentAt"] = defaults.sent_at
+
+    try:
+        incoming = SegmentEvent.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(_field_errors(exc), _message_id_of(raw)) from None
+
+    errors = [FieldError(field=f, reason=r) for f, r in incoming.missing_fields()]
+    message_id = incoming.messageId or str(uuid.uuid4())
+    if len(message_id) > limits.max_message_id_length:
+        errors.append(
+            FieldError(
+                field="messageId",
+                reason=f"longer than {limits.max_message_id_length} characters",
+            )
+        )
+        message_id = None  # type: ignore[assignment]  # not echoed back: it is invalid
+
+    received = to_utc_ms(received_at)
+    original = incoming.originalTimestamp or incoming.timestamp
+    original = to_utc_ms(original) if original else None
+    sent_at = to_utc_ms(incoming.sentAt) if incoming.sentAt else None
+    timestamp = to_utc_ms(corrected_timestamp(received, sent_at, original))
+    if timestamp > received + limits.max_future_skew:
+        errors.append(
+            FieldError(
+                field="timestamp",
+                reason=f"more than {limits.max_future_skew} in the future after clock-skew "
+                "correction",
+            )
+        )
+    elif timestamp < EARLIEST_TIMESTAMP:
+        errors.append(FieldError(field="timestamp", reason="before 2000-01-01T00:00:00Z"))
+    if errors:
+        raise InvalidEvent(errors, message_id)
+
+    return Event(
+        message_id=message_id,
+        type=incoming.type,
+        user_id=incoming.userId,
+        anonymous_id=incoming.anonymousId,
+        event=incoming.event,
+        name=incoming.name,
+        group_id=incoming.groupId,
+        previous_id=incoming.previousId,
+        properties=incoming.properties,
+        traits=incoming.traits,
+        context=incoming.context,
+        integrations=incoming.integrations,
+        timestamp=timestamp,
+        original_timestamp=original,
+        sent_at=sent_at,
+        received_at=received,
+        source=source,
+    )

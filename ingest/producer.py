@@ -1,0 +1,72 @@
+"""Producing to Kafka: every record is acknowledged by the broker (acks=all) before the request
+is answered, or the whole request fails with `BrokerUnavailable`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from infra.clients import kafka_producer
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, bytes, bytes]  # topic, key, value
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+class EventPublisher:
+    """Owns one aiokafka producer, started lazily so ingest comes up (and answers 503) while
+    the broker is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._start_lock = asyncio.Lock()
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._start_lock:
+            if self._producer is None:
+                producer = kafka_producer(self._settings)
+                try:
+                    await producer.start()
+                except Exception as exc:
+                    await producer.stop()
+                    raise BrokerUnavailable(
+                        f"cannot connect to Kafka: {type(exc).__name__}"
+                    ) from exc
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Return once the broker acknowledged every record; raise BrokerUnavailable otherwise."""
+        if not records:
+            return
+        try:
+            async with asyncio.timeout(self._settings.publish_timeout_s):
+                producer = await self._ready_producer()
+                futures = [
+                    await producer.send(topic, value=value, key=key)
+                    for topic, key, value in records
+                ]
+                await asyncio.gather(*futures)
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:  # KafkaError, TimeoutError: either way not acknowledged
+            log.warning("produce failed: %s", type(exc).__name__)
+            raise BrokerUnavailable(
+                f"the broker did not acknowledge: {type(exc).__name__}"
+            ) from exc
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -1,0 +1,182 @@
+"""The Segment HTTP Tracking API: /v1/track, identify, page, screen, group, alias and batch."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from infra.http import ApiError
+from infra.settings import Settings
+from ingest.auth import authenticate_source
+from ingest.limits import parse_json_object, read_body
+from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
+from ingest.producer import BrokerUnavailable, EventPublisher, Record
+from schemas.api import IngestResponse, RejectedEvent
+from schemas.events import EVENT_TYPES, Event
+from schemas.messages import EventMessage, FieldError, RejectionMessage
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_publisher(request: Request) -> EventPublisher:
+    publisher: EventPublisher = request.app.state.publisher
+    return publisher
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
+
+
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        max_event_bytes=settings.max_event_bytes,
+        max_message_id_length=settings.max_message_id_length,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+    )
+
+
+def _dict_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def event_record(settings: Settings, event: Event) -> Record:
+    value = EventMessage(event=event).model_dump_json().encode()
+    return settings.events_topic, event.profile_key.encode(), value
+
+
+def rejection_records(
+    settings: Settings, rejected: list[RejectedEvent], source: str, endpoint: str, at: datetime
+) -> list[Record]:
+    return [
+        (
+            settings.rejections_topic,
+            source.encode(),
+            RejectionMessage(
+                source=source,
+                endpoint=endpoint,
+                index=r.index,
+                message_id=r.messageId,
+                errors=r.errors,
+                received_at=at,
+            )
+            .model_dump_json()
+            .encode(),
+        )
+        for r in rejected
+    ]
+
+
+async def _ingest(
+    request: Request,
+    settings: Settings,
+    publisher: EventPublisher,
+    event_type: str | None,
+) -> IngestResponse:
+    received_at = datetime.now(UTC)
+    body = parse_json_object(await read_body(request, settings.max_request_bytes))
+    source = authenticate_source(request, body, settings.write_key_map())
+    endpoint = event_type or "batch"
+
+    if event_type is None:
+        items = body.get("batch")
+        if not isinstance(items, list):
+            raise ApiError(
+                400,
+                "batch must be a list of events",
+                [FieldError(field="batch", reason="expected a JSON array of events")],
+            )
+        if len(items) > settings.max_batch_events:
+            raise ApiError(
+                413,
+                f"batch has {len(items)} events, over the {settings.max_batch_events} limit",
+                [FieldError(field="batch", reason=f"at most {settings.max_batch_events} events")],
+            )
+        defaults = BatchDefaults(
+            context=_dict_or_empty(body.get("context")),
+            integrations=_dict_or_empty(body.get("integrations")),
+            sent_at=body.get("sentAt"),
+        )
+    else:
+        items, defaults = [body], BatchDefaults()
+
+    limits = _limits(settings)
+    events: list[Event] = []
+    rejected: list[RejectedEvent] = []
+    for index, raw in enumerate(items):
+        try:
+            events.append(
+                normalize_event(
+                    raw,
+                    received_at=received_at,
+                    source=source,
+                    event_type=event_type,
+                    defaults=defaults,
+                    limits=limits,
+                )
+            )
+        except InvalidEvent as exc:
+            if event_type is not None and isinstance(exc, EventTooLarge):
+                raise ApiError(413, str(exc), exc.errors) from None
+            rejected.append(RejectedEvent(index=index, messageId=exc.message_id, errors=exc.errors))
+
+    rejections = rejection_records(settings, rejected, source, endpoint, received_at)
+    if not events:
+        try:
+            await publisher.publish(rejections)
+        except BrokerUnavailable:
+            log.warning("could not record %d rejected events", len(rejections))
+        errors = [
+            FieldError(
+                field=f"batch.{r.index}.{e.field}" if event_type is None else e.field,
+                reason=e.reason,
+            )
+            for r in rejected
+            for e in r.errors
+        ]
+        raise ApiError(400, "no valid event in the request", errors)
+
+    try:
+        await publisher.publish([event_record(settings, e) for e in events] + rejections)
+    except BrokerUnavailable as exc:
+        raise ApiError(
+            503,
+            f"events not accepted, retry later: {exc}",
+            headers={"Retry-After": str(settings.retry_after_s)},
+        ) from None
+    return IngestResponse(accepted=len(events), rejected=rejected)
+
+
+def _single_event_route(event_type: str) -> None:
+    async def handler(
+        request: Request, settings: SettingsDep, publisher: PublisherDep
+    ) -> IngestResponse:
+        return await _ingest(request, settings, publisher, event_type)
+
+    handler.__name__ = f"post_{event_type}"
+    router.add_api_route(
+        f"/{event_type}",
+        handler,
+        methods=["POST"],
+        response_model=IngestResponse,
+        summary=f"Send one {event_type} event",
+    )
+
+
+for _type in EVENT_TYPES:
+    _single_event_route(_type)
+
+
+@router.post("/batch", response_model=IngestResponse, summary="Send up to 2,500 events")
+async def post_batch(
+    request: Request, settings: SettingsDep, publisher: PublisherDep
+) -> IngestResponse:
+    return await _ingest(request, settings, publisher, None)

@@ -1,0 +1,63 @@
+"""The Faust agent: moves `take_events` batches to the BatchProcessor. Faust acknowledges a batch
+only after the loop body returns, i.e. after ClickHouse and Redis have it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from infra.settings import Settings
+from materializer.pipeline import BatchProcessor
+from materializer.processing import MessageMeta, RawMessage
+from schemas.messages import DeadLetterMessage
+
+log = logging.getLogger(__name__)
+
+
+def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
+    events_topic = app.topic(
+        settings.events_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+    dead_letter_topic = app.topic(
+        settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
+    )
+
+    async def send_dead_letter(letter: DeadLetterMessage) -> None:
+        pending = await dead_letter_topic.send(
+            key=letter.key.encode() if letter.key else None,
+            value=letter.model_dump_json().encode(),
+        )
+        await pending  # wait for the broker's acknowledgement
+
+    processor.set_dead_letter_writer(send_dead_letter)
+
+    async def materialize(stream: Any) -> None:
+        async for batch in stream.take_events(
+            settings.batch_max_events, within=settings.batch_within_s
+        ):
+            messages = [
+                RawMessage(
+                    key=event.message.key,
+                    value=event.message.value,
+                    meta=MessageMeta(
+                        event.message.topic, event.message.partition, event.message.offset
+                    ),
+                )
+                for event in batch
+            ]
+            result = await processor.process(messages)
+            log.debug(
+                "batch: %d events, %d inserted, %d dead-lettered",
+                result.consumed,
+                result.inserted,
+                result.dead_lettered,
+            )
+
+    app.agent(events_topic, name="materialize")(materialize)

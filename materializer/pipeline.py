@@ -1,0 +1,94 @@
+"""One batch, end to end: decode, dead-letter what cannot be decoded, dedup by messageId, insert
+into ClickHouse, then apply to Redis. Returning means everything is written; only then does the
+agent let Faust acknowledge the batch, so committed offsets never pass unwritten data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from materializer.processing import Consumed, RawMessage, decode_batch, plan_batch
+from materializer.sinks.clickhouse import ClickHouseEventSink
+from materializer.sinks.redis import RedisProfileSink
+from schemas.messages import DeadLetterMessage
+
+log = logging.getLogger(__name__)
+
+DeadLetterWriter = Callable[[DeadLetterMessage], Awaitable[None]]
+
+
+@dataclass
+class BatchResult:
+    consumed: int
+    inserted: int
+    dead_lettered: int
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        profiles: RedisProfileSink,
+        events: ClickHouseEventSink,
+        dead_letter: DeadLetterWriter | None = None,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self._profiles = profiles
+        self._events = events
+        self._dead_letter_writer = dead_letter
+        self._retry_max_s = retry_max_s
+
+    def set_dead_letter_writer(self, writer: DeadLetterWriter) -> None:
+        self._dead_letter_writer = writer
+
+    async def _dead_letter(self, letter: DeadLetterMessage) -> int:
+        if self._dead_letter_writer is None:
+            raise RuntimeError("no dead-letter writer configured")
+        await self._dead_letter_writer(letter)
+        return 0
+
+    async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
+        consumed, dead = decode_batch(messages)
+        for letter in dead:
+            log.warning(
+                "dead-lettering %s[%d]@%d: %s",
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.reason,
+            )
+            await self._retrying("dead-letter produce", partial(self._dead_letter, letter))
+        inserted = 0
+        if consumed:
+            inserted = await self._retrying("write batch", lambda: self._write(consumed))
+        return BatchResult(consumed=len(consumed), inserted=inserted, dead_lettered=len(dead))
+
+    async def _write(self, consumed: Sequence[Consumed]) -> int:
+        # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
+        applied = await self._profiles.already_applied(consumed)
+        pending = [c for c in consumed if c.event.message_id not in applied]
+        in_flight = await self._profiles.in_flight(pending)
+        stored: set[str] = set()
+        if in_flight:
+            # A previous attempt may have inserted these before it died: ask ClickHouse.
+            users = [c.event.profile_key for c in pending if c.event.message_id in in_flight]
+            stored = await self._events.stored(users, sorted(in_flight))
+        plan = plan_batch(consumed, applied, stored)
+        await self._profiles.mark_in_flight(consumed, plan)
+        await self._events.insert(plan.rows)
+        await self._profiles.apply(consumed, plan)
+        return len(plan.rows)
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[int | None]]) -> int:
+        delay = 0.1
+        while True:
+            try:
+                return (await step()) or 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)

@@ -1,0 +1,182 @@
+"""Pure: Kafka bytes -> `Event`, `event -> row` for ClickHouse and `event -> profile change` for
+Redis, and the batch plan that dedups by messageId. No I/O; every function here is unit-tested
+with plain values."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import Event
+from schemas.messages import DeadLetterMessage, EventMessage
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """Where a message came from: travels with the data so commits follow the writes."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One decoded event with its position in the log."""
+
+    event: Event
+    meta: MessageMeta
+
+
+class UndecodableMessage(Exception):
+    """The message is not a valid EventMessage of a version this worker knows."""
+
+
+def decode_event(value: bytes | None) -> Event:
+    if value is None:
+        raise UndecodableMessage("empty message (tombstone)")
+    try:
+        return EventMessage.model_validate_json(value).event
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise UndecodableMessage(
+            f"{exc.error_count()} validation error(s); first at {where}: {first['msg']}"
+        ) from None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
+    """The ClickHouse row, in `infra.warehouse.EVENT_COLUMNS` order."""
+    return (
+        event.message_id,
+        event.profile_key,
+        event.anonymous_id or "",
+        event.type,
+        event.event_name,
+        event.name or "",
+        event.timestamp,
+        event.received_at,
+        _json(event.properties),
+        _json(event.traits),
+        _json(event.context),
+        event.source,
+        meta.partition,
+        meta.offset,
+    )
+
+
+def profile_change(event: Event) -> dict[str, Any]:
+    """What the event does to its user's profile, in the shape the Redis apply script reads.
+
+    Trait values are pre-encoded JSON strings so Lua never re-encodes user data (cjson would
+    turn 1 into 1.0 and [] into {}).
+    """
+    timestamp = str(ms(event.timestamp))
+    change: dict[str, Any] = {
+        "m": event.message_id,
+        "ts": timestamp,
+        "n": event.event_name,
+        "le": _json(
+            {
+                "message_id": event.message_id,
+                "type": event.type,
+                "name": event.event_name,
+                "timestamp": timestamp,
+            }
+        ),
+    }
+    if event.type == "identify" and event.traits:
+        change["tr"] = {key: _json(value) for key, value in event.traits.items()}
+    if event.anonymous_id and event.user_id:
+        change["a"] = event.anonymous_id
+    return change
+
+
+@dataclass
+class BatchPlan:
+    """What one batch writes: new rows for ClickHouse and changes per user for Redis."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    changes_by_user: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # partition -> highest offset in the batch (what the batch lets us mark as applied)
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [row[0] for row in self.rows]
+
+
+def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
+    """Drop repeats of a messageId within one batch (a client retry landing next to itself)."""
+    seen: set[str] = set()
+    unique: list[Consumed] = []
+    for item in consumed:
+        if item.event.message_id not in seen:
+            seen.add(item.event.message_id)
+            unique.append(item)
+    return unique
+
+
+def plan_batch(
+    consumed: Sequence[Consumed],
+    already_applied: set[str],
+    already_stored: set[str],
+) -> BatchPlan:
+    """Rows for events ClickHouse does not have yet, profile changes for events Redis has not
+    applied yet. `already_applied` implies stored: Redis is written after ClickHouse."""
+    plan = BatchPlan()
+    for item in consumed:
+        key = (item.meta.topic, item.meta.partition)
+        plan.last_offsets[key] = max(plan.last_offsets.get(key, -1), item.meta.offset)
+    for item in first_of_each_message_id(consumed):
+        message_id = item.event.message_id
+        if message_id in already_applied:
+            continue
+        if message_id not in already_stored:
+            plan.rows.append(event_row(item.event, item.meta))
+        plan.changes_by_user.setdefault(item.event.profile_key, []).append(
+            profile_change(item.event)
+        )
+    return plan
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    key: bytes | None
+    value: bytes | None
+    meta: MessageMeta
+
+
+def decode_batch(messages: Sequence[RawMessage]) -> tuple[list[Consumed], list[DeadLetterMessage]]:
+    """Decoded events, and a dead letter (with the reason) for each message that is not one."""
+    consumed: list[Consumed] = []
+    dead: list[DeadLetterMessage] = []
+    for message in messages:
+        try:
+            consumed.append(Consumed(decode_event(message.value), message.meta))
+        except UndecodableMessage as exc:
+            dead.append(
+                DeadLetterMessage(
+                    topic=message.meta.topic,
+                    partition=message.meta.partition,
+                    offset=message.meta.offset,
+                    reason=str(exc),
+                    key=message.key.decode("utf-8", "replace") if message.key else None,
+                    value_b64=base64.b64encode(message.value or b"").decode(),
+                )
+            )
+    return consumed, dead

@@ -1,0 +1,1 @@
+"""The materializer's writers: Redis profiles and ClickHouse events."""

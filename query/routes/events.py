@@ -1,0 +1,95 @@
+"""Event sequences and daily counts, read from ClickHouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query
+
+from infra.http import ApiError
+from query import sql
+from query.cursor import BadCursor, decode_cursor, encode_cursor
+from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
+from query.deps import ClickHouseDep, SettingsDep
+from schemas.api import DailyCount, EventPage, StoredEvent
+from schemas.messages import FieldError
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="how many days, ending today")]
+Tz = Annotated[str, Query(max_length=64, description="IANA time zone of the days")]
+EventName = Annotated[
+    str | None, Query(min_length=1, max_length=255, description="event name; all if omitted")
+]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _stored_event(row: tuple[object, ...]) -> StoredEvent:
+    message_id, type_, event, name, timestamp, received_at, properties, traits = row
+    assert isinstance(timestamp, datetime) and isinstance(received_at, datetime)
+    return StoredEvent(
+        messageId=str(message_id),
+        type=str(type_),
+        name=str(event),
+        pageName=str(name) or None,
+        timestamp=_utc(timestamp),
+        receivedAt=_utc(received_at),
+        properties=orjson.loads(str(properties)),
+        traits=orjson.loads(str(traits)),
+    )
+
+
+@router.get("/users/{user_id}/events", response_model=EventPage)
+def user_events(
+    user_id: str,
+    clickhouse: ClickHouseDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+) -> EventPage:
+    limit = min(limit, settings.max_page_size)
+    try:
+        cursor = decode_cursor(before) if before else None
+    except BadCursor as exc:
+        raise ApiError(400, str(exc), [FieldError(field="before", reason=str(exc))]) from None
+    rows = sql.user_sequence(clickhouse, user_id, limit, cursor)
+    events = [_stored_event(row) for row in rows]
+    next_cursor = None
+    if len(events) == limit:
+        next_cursor = encode_cursor(events[-1].timestamp, events[-1].messageId)
+    return EventPage(events=events, next_cursor=next_cursor)
+
+
+def _window(days: int, tz: str) -> tuple[list, datetime]:  # type: ignore[type-arg]
+    try:
+        return day_window(days, zone(tz), datetime.now(UTC))
+    except BadTimezone as exc:
+        raise ApiError(400, str(exc), [FieldError(field="tz", reason=str(exc))]) from None
+
+
+@router.get("/users/{user_id}/events/daily", response_model=list[DailyCount])
+def user_daily(
+    user_id: str,
+    clickhouse: ClickHouseDep,
+    event: EventName = None,
+    days: Days = 30,
+    tz: Tz = "UTC",
+) -> list[DailyCount]:
+    dates, start = _window(days, tz)
+    return zero_filled(dates, sql.user_daily_counts(clickhouse, user_id, event, start, tz))
+
+
+@router.get("/events/daily", response_model=list[DailyCount])
+def all_users_daily(
+    clickhouse: ClickHouseDep,
+    event: EventName = None,
+    days: Days = 30,
+    tz: Tz = "UTC",
+) -> list[DailyCount]:
+    dates, start = _window(days, tz)
+    return zero_filled(dates, sql.all_users_daily_counts(clickhouse, event, start, tz))

@@ -1,0 +1,70 @@
+"""Every ClickHouse query the query service runs. Values are always bound parameters; only
+constant table names are formatted into the SQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from infra.warehouse import DAILY_TABLE, EVENTS_TABLE
+
+SEQUENCE_COLUMNS = (
+    "message_id",
+    "type",
+    "event",
+    "name",
+    "timestamp",
+    "received_at",
+    "properties",
+    "traits",
+)
+
+
+def user_sequence(
+    client: Any, user_id: str, limit: int, before: tuple[datetime, str] | None
+) -> list[tuple[Any, ...]]:
+    """A user's events, newest first; `before` is the (timestamp, messageId) of the last event
+    of the previous page."""
+    params: dict[str, Any] = {"user": user_id, "limit": limit}
+    where = "user_id = {user:String}"
+    if before is not None:
+        params["ts"], params["mid"] = before
+        where += (
+            " AND timestamp <= {ts:DateTime64(3, 'UTC')}"
+            " AND (timestamp, message_id) < ({ts:DateTime64(3, 'UTC')}, {mid:String})"
+        )
+    sql = (
+        f"SELECT {', '.join(SEQUENCE_COLUMNS)} FROM {EVENTS_TABLE} "  # noqa: S608
+        f"WHERE {where} ORDER BY timestamp DESC, message_id DESC LIMIT {{limit:UInt32}}"
+    )
+    return list(client.query(sql, parameters=params).result_rows)
+
+
+def user_daily_counts(
+    client: Any, user_id: str, event: str | None, start: datetime, tz: str
+) -> dict[date, int]:
+    params: dict[str, Any] = {"user": user_id, "start": start, "tz": tz}
+    where = "user_id = {user:String} AND timestamp >= {start:DateTime64(3, 'UTC')}"
+    if event is not None:
+        params["event"] = event
+        where += " AND event = {event:String}"
+    sql = (
+        "SELECT toDate(timestamp, {tz:String}) AS day, count() AS n "  # noqa: S608
+        f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY day"
+    )
+    return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}
+
+
+def all_users_daily_counts(
+    client: Any, event: str | None, start: datetime, tz: str
+) -> dict[date, int]:
+    params: dict[str, Any] = {"start": start, "tz": tz}
+    where = "bucket >= {start:DateTime('UTC')}"
+    if event is not None:
+        params["event"] = event
+        where += " AND event = {event:String}"
+    sql = (
+        "SELECT toDate(bucket, {tz:String}) AS day, sum(count) AS n "  # noqa: S608
+        f"FROM {DAILY_TABLE} WHERE {where} GROUP BY day"
+    )
+    return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}

@@ -1,0 +1,53 @@
+"""HTTP response bodies shared by the ingest and query services."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.messages import FieldError
+
+
+class ErrorBody(BaseModel):
+    """Every error: `code` and `message` (what Segment-spec clients read) plus the details."""
+
+    success: bool = False
+    code: str
+    message: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    messageId: str | None = None
+    errors: list[FieldError]
+
+
+class IngestResponse(BaseModel):
+    success: bool = True
+    accepted: int
+    rejected: list[RejectedEvent] = Field(default_factory=list)
+
+
+class StoredEvent(BaseModel):
+    messageId: str
+    type: str
+    name: str
+    # page/screen: the Segment `name` of the page or screen
+    pageName: str | None = None
+    timestamp: datetime
+    receivedAt: datetime
+    properties: dict[str, Any]
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventPage(BaseModel):
+    events: list[StoredEvent]
+    next_cursor: str | None = None
+
+
+class DailyCount(BaseModel):
+    date: date
+    count: int

@@ -1,0 +1,122 @@
+"""The Segment-spec event: what clients send (`SegmentEvent`) and what travels on, normalized
+(`Event`: ids resolved, timestamps corrected, UTC with millisecond precision)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
+EVENT_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
+
+# Event names stored for the types that have no `event` field, so totals and daily counts can
+# address them too (`?event=$page`).
+TYPE_EVENT_NAMES = {t: f"${t}" for t in EVENT_TYPES if t != "track"}
+
+MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 255
+
+
+def to_utc_ms(value: datetime) -> datetime:
+    """UTC, truncated to milliseconds (the precision stored everywhere)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _id_to_str(value: Any) -> Any:
+    # Segment libraries accept numeric ids; they are stored as strings.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class SegmentEvent(BaseModel):
+    """One event as a Segment-spec client sends it. Unknown top-level fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_max_length=MAX_ID_LENGTH)
+
+    type: EventType
+    messageId: str | None = Field(default=None, min_length=1)
+    userId: str | None = Field(default=None, min_length=1)
+    anonymousId: str | None = Field(default=None, min_length=1)
+    event: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    groupId: str | None = Field(default=None, min_length=1)
+    previousId: str | None = Field(default=None, min_length=1)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+
+    @field_validator("userId", "anonymousId", "groupId", "previousId", mode="before")
+    @classmethod
+    def _ids_as_strings(cls, value: Any) -> Any:
+        return _id_to_str(value)
+
+    @field_validator("properties", "traits", "context", "integrations", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    def missing_fields(self) -> list[tuple[str, str]]:
+        """The (field, reason) pairs of fields this event's type requires but lacks."""
+        missing: list[tuple[str, str]] = []
+        if not (self.userId or self.anonymousId):
+            missing.append(("userId", "userId or anonymousId is required"))
+        if self.type == "track" and not self.event:
+            missing.append(("event", "event is required for track"))
+        if self.type == "group" and not self.groupId:
+            missing.append(("groupId", "groupId is required for group"))
+        if self.type == "alias":
+            if not self.previousId:
+                missing.append(("previousId", "previousId is required for alias"))
+            if not self.userId:
+                missing.append(("userId", "userId is required for alias"))
+        return missing
+
+
+class Event(BaseModel):
+    """A normalized event, as produced to Kafka and consumed by the materializer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    type: EventType
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    event: str | None = None
+    name: str | None = None
+    group_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    integrations: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+    original_timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    received_at: datetime
+    source: str = ""
+
+    @property
+    def profile_key(self) -> str:
+        """The Kafka key and profile id: userId if present, else anonymousId."""
+        key = self.user_id or self.anonymous_id
+        assert key is not None  # guaranteed by SegmentEvent validation
+        return key
+
+    @property
+    def event_name(self) -> str:
+        """`event` for track, `$<type>` otherwise."""
+        if self.type == "track" and self.event:
+            return self.event
+        return TYPE_EVENT_NAMES.get(self.type, f"${self.type}")
