@@ -17,16 +17,22 @@ def _too_large(limit: int) -> ApiError:
 
 
 def gunzip_bounded(data: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise ApiError(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise _too_large(limit)
-    if not inflater.eof:
-        raise ApiError(400, "body is not valid gzip: truncated stream")
-    return out
+    """Inflate every gzip member (concatenated members are valid gzip), stopping at `limit`."""
+    out = bytearray()
+    remaining = data
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(remaining, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise ApiError(400, f"body is not valid gzip: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise _too_large(limit)
+        if not inflater.eof:
+            raise ApiError(400, "body is not valid gzip: truncated stream")
+        remaining = inflater.unused_data
+        if not remaining:
+            return bytes(out)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -96,10 +96,13 @@ def normalize_event(
     data = dict(raw)
     if event_type is not None:
         data["type"] = event_type  # the endpoint decides the type, as in Segment's API
-    if defaults.context and isinstance(data.get("context", {}), dict):
-        data["context"] = {**defaults.context, **(data.get("context") or {})}
-    if defaults.integrations and isinstance(data.get("integrations", {}), dict):
-        data["integrations"] = {**defaults.integrations, **(data.get("integrations") or {})}
+    for name, batch_value in (
+        ("context", defaults.context),
+        ("integrations", defaults.integrations),
+    ):
+        own = data.get(name)
+        if batch_value and (own is None or isinstance(own, dict)):
+            data[name] = {**batch_value, **(own or {})}
     if data.get("sentAt") is None and defaults.sent_at is not None:
         data["sentAt"] = defaults.sent_at
 

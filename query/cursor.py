@@ -24,7 +24,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         millis, message_id = orjson.loads(raw)
-        if not isinstance(millis, int) or not isinstance(message_id, str):
+        if (
+            isinstance(millis, bool)
+            or not isinstance(millis, int)
+            or not isinstance(message_id, str)
+        ):
             raise TypeError("wrong types")
         return datetime.fromtimestamp(millis / 1000, tz=UTC), message_id
     except (binascii.Error, orjson.JSONDecodeError, TypeError, ValueError, OverflowError):

