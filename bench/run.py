@@ -44,7 +44,7 @@ def start(data_dir: Path) -> tuple[EmbeddedStack, Settings]:
         "PS_ADMIN_TOKEN": ADMIN_TOKEN,
         "PS_LOG_LEVEL": "WARNING",
     }
-    settings = Settings(**{k.removeprefix("PS_").lower(): v for k, v in env.items()})
+    settings = Settings.from_environment(env)
     stack = EmbeddedStack(settings, env={**os.environ, **env})
     stack.start()
     return stack, settings
@@ -191,7 +191,7 @@ def main() -> int:
         finally:
             stack.stop()
     at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    meta = {"at": at, "machine": machine()}
+    meta: dict[str, object] = {"at": at, "machine": machine()}
     command = "make bench  # python bench/run.py " + " ".join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{at}.json").write_text(json.dumps({**meta, "results": result}, indent=2))

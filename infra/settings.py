@@ -4,6 +4,7 @@ prefixed `PS_`; nothing else in the code base reads the environment."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
     sink_retry_max_s: float = 5.0
     # Embedded mode: the materializer process owns the chDB directory and serves the query API.
     serve_query_in_materializer: bool | None = None
+    # Faust's defaults make the first group join take 30 s on Tansu; these take 3 s. Raise them
+    # for a busy Kafka cluster.
+    broker_session_timeout_s: float = Field(default=6.0, gt=0)
+    broker_rebalance_timeout_s: float = Field(default=4.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
 
     log_level: str = "INFO"
 
@@ -88,6 +94,13 @@ class Settings(BaseSettings):
     def _defaults_and_safety(self) -> Settings:
         if not self.clickhouse_dsn:
             self.clickhouse_dsn = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        if self.mode == "production" and self.clickhouse_dsn.startswith("chdb://"):
+            raise ValueError(
+                "production mode needs a ClickHouse server: set PS_CLICKHOUSE_DSN to "
+                "http(s)://user:password@host:8123/database"
+            )
+        if not self.write_key_map():
+            raise ValueError("PS_WRITE_KEYS names no write key")
         if self.serve_query_in_materializer is None:
             self.serve_query_in_materializer = self.clickhouse_dsn.startswith("chdb://")
         dev_secrets = (
@@ -101,6 +114,15 @@ class Settings(BaseSettings):
                 "allowed in embedded mode on loopback: set PS_WRITE_KEYS and PS_ADMIN_TOKEN"
             )
         return self
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Settings:
+        """The settings a process started with environment `env` would read (used by the
+        launchers that start services with an environment of their own)."""
+        prefix = cls.model_config.get("env_prefix", "")
+        return cls.model_validate(
+            {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+        )
 
     def write_key_map(self) -> dict[str, str]:
         """Write key -> source name."""

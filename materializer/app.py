@@ -36,10 +36,9 @@ def create_faust_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
-        # Faust's defaults make the first group join take 30 s on Tansu; these take 3 s.
-        broker_rebalance_timeout=4,
-        broker_session_timeout=6,
-        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         broker_commit_interval=0.5,
         broker_max_poll_records=settings.batch_max_events,
         stream_buffer_maxsize=settings.batch_max_events * 2,

@@ -42,11 +42,6 @@ def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-def settings_from(env: dict[str, str]) -> Settings:
-    values = {k.removeprefix("PS_").lower(): v for k, v in env.items() if k.startswith("PS_")}
-    return Settings(**values)
-
-
 @dataclass
 class RunningStack:
     stack: EmbeddedStack
@@ -80,7 +75,7 @@ class RunningStack:
 
 def start_stack(data_dir: Path, **overrides: str) -> RunningStack:
     env = stack_environment(data_dir, **overrides)
-    settings = settings_from(env)
+    settings = Settings.from_environment(env)
     stack = EmbeddedStack(settings, env={**os.environ, **env})
     stack.start()
     return RunningStack(stack, settings, env)
