@@ -1,6 +1,7 @@
 """`make bench`: starts the embedded stack in a temporary directory and measures
 - ingest: events/s acknowledged through /v1/batch (100-event batches, concurrent clients);
 - end to end: events/s from the first POST until ClickHouse and Redis have every event;
+- materializer: events/s draining a backlog queued while it was stopped;
 - freshness: time from a POST's 200 until the event is visible in the query API (p50/p99).
 Writes bench/results/<UTC timestamp>.md and .json and prints the table."""
 
@@ -42,7 +43,7 @@ def start(data_dir: Path) -> tuple[EmbeddedStack, Settings]:
         "PS_QUERY_PORT": str(free_port()),
         "PS_WRITE_KEYS": WRITE_KEY,
         "PS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PS_LOG_LEVEL": "WARNING",
+        "PS_LOG_LEVEL": "INFO",
     }
     settings = Settings.from_environment(env)
     stack = EmbeddedStack(settings, env={**os.environ, **env})
@@ -90,7 +91,7 @@ async def wait_applied(query: httpx.AsyncClient, run: str, total: int, timeout: 
         response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
         if response.status_code == 200 and response.json()[0]["count"] >= total:
             return time.perf_counter()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
     raise TimeoutError(f"{run}: not all {total} events applied within {timeout}s")
 
 
@@ -119,7 +120,40 @@ async def freshness(ingest_url: str, query_url: str, samples: int) -> list[float
     return latencies
 
 
-async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+async def count_of(query: httpx.AsyncClient, run: str) -> int:
+    try:
+        response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
+    except httpx.TransportError:
+        return -1  # the worker (which serves the embedded query API) is restarting
+    return int(response.json()[0]["count"]) if response.status_code == 200 else -1
+
+
+async def materializer_drain(
+    stack: EmbeddedStack, args: argparse.Namespace, ingest_url: str, query_url: str
+) -> tuple[int, float]:
+    """Stop the worker, queue a backlog through ingest, restart the worker and time the drain
+    from its first applied batch to its last (so Faust start-up and group join are excluded)."""
+    run = f"drain-{uuid.uuid4().hex[:6]}"
+    stack.processes.pop("materializer").stop()
+    sent, _ = await ingest_load(ingest_url, run, args.clients, args.drain_batches, args.users)
+    await asyncio.to_thread(stack.start_worker)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=query_url, headers=headers, timeout=30) as query:
+        first = -1
+        while first <= 0:
+            first = await count_of(query, run)
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        done = first
+        while done < sent:
+            await asyncio.sleep(0.1)  # polling shares chDB with the worker: not too often
+            done = await count_of(query, run)
+        return sent - first, time.perf_counter() - started
+
+
+async def measure(
+    stack: EmbeddedStack, args: argparse.Namespace, settings: Settings
+) -> dict[str, object]:
     ingest_url = f"http://127.0.0.1:{settings.ingest_port}"
     query_url = f"http://127.0.0.1:{settings.query_port}"
     run = f"bench-{uuid.uuid4().hex[:6]}"
@@ -129,6 +163,7 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, obj
         sent, ingest_s = await ingest_load(ingest_url, run, args.clients, args.batches, args.users)
         applied_at = await wait_applied(query, run, sent, timeout=600)
     end_to_end_s = applied_at - first_post
+    drained, drain_s = await materializer_drain(stack, args, ingest_url, query_url)
     latencies = await freshness(ingest_url, query_url, args.samples)
     return {
         "events": sent,
@@ -138,6 +173,8 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, obj
         "ingest_events_per_s": round(sent / ingest_s),
         "end_to_end_events_per_s": round(sent / end_to_end_s),
         "drain_after_last_ack_s": round(end_to_end_s - ingest_s, 3),
+        "materializer_backlog_events": drained,
+        "materializer_events_per_s": round(drained / drain_s),
         "freshness_samples": len(latencies),
         "freshness_p50_ms": round(statistics.median(latencies) * 1000, 1),
         "freshness_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
@@ -179,15 +216,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batches", type=int, default=250, help="per client, 100 events each")
+    parser.add_argument("--drain-batches", type=int, default=250, help="per client, backlog")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200, help="freshness samples")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--keep", type=Path, help="keep the stack's data and logs here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ps-bench-") as tmp:
-        stack, settings = start(Path(tmp))
+        stack, settings = start(args.keep or Path(tmp))
         try:
-            result = asyncio.run(measure(args, settings))
+            result = asyncio.run(measure(stack, args, settings))
         finally:
             stack.stop()
     at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

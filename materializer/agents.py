@@ -4,6 +4,7 @@ only after the loop body returns, i.e. after ClickHouse and Redis have it."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import faust
@@ -14,6 +15,7 @@ from materializer.processing import MessageMeta, RawMessage
 from schemas.messages import DeadLetterMessage
 
 log = logging.getLogger(__name__)
+STATS_EVERY_S = 10.0
 
 
 def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
@@ -39,6 +41,7 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
     processor.set_dead_letter_writer(send_dead_letter)
 
     async def materialize(stream: Any) -> None:
+        window_started, batches, events = time.monotonic(), 0, 0
         async for batch in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_s
         ):
@@ -53,11 +56,20 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
                 for event in batch
             ]
             result = await processor.process(messages)
-            log.debug(
-                "batch: %d events, %d inserted, %d dead-lettered",
-                result.consumed,
-                result.inserted,
-                result.dead_lettered,
-            )
+            batches, events = batches + 1, events + len(messages)
+            elapsed = time.monotonic() - window_started
+            if elapsed >= STATS_EVERY_S:
+                log.info(
+                    "%d events in %d batches in %.1fs (%.0f events/s, %.0f per batch); last "
+                    "batch: %d inserted, %d dead-lettered",
+                    events,
+                    batches,
+                    elapsed,
+                    events / elapsed,
+                    events / batches,
+                    result.inserted,
+                    result.dead_lettered,
+                )
+                window_started, batches, events = time.monotonic(), 0, 0
 
     app.agent(events_topic, name="materialize")(materialize)

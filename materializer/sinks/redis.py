@@ -1,83 +1,120 @@
 """Redis writer: looks up which messageIds are already applied or in flight, and applies profile
-changes with one atomic script per user (dedup by messageId inside the script)."""
+changes atomically per user, skipping messageIds a user's profile has already applied.
+
+A batch costs three round trips whatever its size: one look-up, one in-flight mark, one apply.
+Scripts take the keys of many users at once; on Redis Cluster the users are grouped by hash slot
+(a user's keys share one through the `{user}` hash tag), one script call per slot."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from infra.profile_keys import applied_offsets_key, inflight_key, profile_keys
 from materializer.processing import BatchPlan, Consumed
 
-# KEYS: profile, totals, props, props_ts, seen, anonymous_ids. ARGV[1]: JSON list of changes.
-# A change whose messageId is already in `seen` is skipped, so replays change nothing.
-APPLY_CHANGES_LUA = """
-local changes = cjson.decode(ARGV[1])
-local applied = 0
-for _, c in ipairs(changes) do
-  if redis.call('SADD', KEYS[5], c.m) == 1 then
-    applied = applied + 1
-    local ts = tonumber(c.ts)
-    local first = redis.call('HGET', KEYS[1], 'first_seen')
-    if (not first) or tonumber(first) > ts then
-      redis.call('HSET', KEYS[1], 'first_seen', c.ts)
-    end
-    local last = redis.call('HGET', KEYS[1], 'last_seen')
-    if (not last) or tonumber(last) <= ts then
-      redis.call('HSET', KEYS[1], 'last_seen', c.ts, 'last_event', c.le)
-    end
-    redis.call('HINCRBY', KEYS[1], 'event_count', 1)
-    redis.call('HINCRBY', KEYS[2], c.n, 1)
-    if c.tr then
-      for name, value in pairs(c.tr) do
-        local prev = redis.call('HGET', KEYS[4], name)
-        if (not prev) or tonumber(prev) <= ts then
-          redis.call('HSET', KEYS[3], name, value)
-          redis.call('HSET', KEYS[4], name, c.ts)
-        end
-      end
-    end
-    if c.a then
-      redis.call('SADD', KEYS[6], c.a)
+KEYS_PER_USER = 6
+
+# KEYS: the `seen` set of each user. ARGV[i]: JSON list of messageIds of KEYS[i].
+# Returns the messageIds already applied.
+APPLIED_IDS_LUA = """
+local found = {}
+for i, key in ipairs(KEYS) do
+  for _, id in ipairs(cjson.decode(ARGV[i])) do
+    if redis.call('SISMEMBER', key, id) == 1 then
+      found[#found + 1] = id
     end
   end
 end
-return applied
+return found
+"""
+
+# KEYS: per user, in order: profile, totals, props, props_ts, seen, anonymous_ids.
+# ARGV[i]: JSON list of the changes of the i-th user. A change whose messageId is already in the
+# user's `seen` set is skipped, so a replay changes nothing.
+APPLY_CHANGES_LUA = """
+for u = 1, #ARGV do
+  local base = (u - 1) * 6
+  local profile, totals, props, props_ts, seen, anon =
+    KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4], KEYS[base + 5], KEYS[base + 6]
+  for _, c in ipairs(cjson.decode(ARGV[u])) do
+    if redis.call('SADD', seen, c.m) == 1 then
+      local ts = tonumber(c.ts)
+      local first = redis.call('HGET', profile, 'first_seen')
+      if (not first) or tonumber(first) > ts then
+        redis.call('HSET', profile, 'first_seen', c.ts)
+      end
+      local last = redis.call('HGET', profile, 'last_seen')
+      if (not last) or tonumber(last) <= ts then
+        redis.call('HSET', profile, 'last_seen', c.ts, 'last_event', c.le)
+      end
+      redis.call('HINCRBY', profile, 'event_count', 1)
+      redis.call('HINCRBY', totals, c.n, 1)
+      if c.tr then
+        for name, value in pairs(c.tr) do
+          local prev = redis.call('HGET', props_ts, name)
+          if (not prev) or tonumber(prev) <= ts then
+            redis.call('HSET', props, name, value)
+            redis.call('HSET', props_ts, name, c.ts)
+          end
+        end
+      end
+      if c.a then
+        redis.call('SADD', anon, c.a)
+      end
+    end
+  end
+end
+return 1
 """
 
 
 class RedisProfileSink:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
         self._client = client
-        self._apply = client.register_script(APPLY_CHANGES_LUA)
+        self._applied_ids = client.register_script(APPLIED_IDS_LUA)
+        self._apply_changes = client.register_script(APPLY_CHANGES_LUA)
 
-    async def already_applied(self, consumed: Sequence[Consumed]) -> set[str]:
+    def _slot_groups(self, users: Iterable[str]) -> list[list[str]]:
+        """Users whose keys may go to one script call: all of them, or one group per slot."""
+        users = list(users)
+        if not isinstance(self._client, RedisCluster):
+            return [users] if users else []
+        groups: dict[int, list[str]] = defaultdict(list)
+        for user in users:
+            groups[self._client.keyslot(profile_keys(user).seen)].append(user)
+        return list(groups.values())
+
+    async def lookup(self, consumed: Sequence[Consumed]) -> tuple[set[str], set[str]]:
+        """(messageIds already applied, messageIds marked in flight), in one round trip."""
         ids_by_user: dict[str, list[str]] = defaultdict(list)
-        for item in consumed:
-            ids_by_user[item.event.profile_key].append(item.event.message_id)
-        return await self._members(
-            {profile_keys(user).seen: ids for user, ids in ids_by_user.items()}
-        )
-
-    async def in_flight(self, consumed: Sequence[Consumed]) -> set[str]:
         ids_by_partition: dict[str, list[str]] = defaultdict(list)
         for item in consumed:
-            key = inflight_key(item.meta.topic, item.meta.partition)
-            ids_by_partition[key].append(item.event.message_id)
-        return await self._members(ids_by_partition)
-
-    async def _members(self, ids_by_key: dict[str, list[str]]) -> set[str]:
+            ids_by_user[item.event.profile_key].append(item.event.message_id)
+            ids_by_partition[inflight_key(item.meta.topic, item.meta.partition)].append(
+                item.event.message_id
+            )
         pipe = self._client.pipeline(transaction=False)
-        for key, ids in ids_by_key.items():
+        groups = self._slot_groups(ids_by_user)
+        for users in groups:
+            await self._applied_ids(
+                keys=[profile_keys(u).seen for u in users],
+                args=[orjson.dumps(ids_by_user[u]) for u in users],
+                client=pipe,
+            )
+        for key, ids in ids_by_partition.items():
             pipe.smismember(key, ids)
-        found: set[str] = set()
-        for ids, flags in zip(ids_by_key.values(), await pipe.execute(), strict=True):
-            found.update(i for i, flag in zip(ids, flags, strict=True) if flag)
-        return found
+        results = await pipe.execute()
+        applied = {_text(i) for found in results[: len(groups)] for i in found}
+        in_flight: set[str] = set()
+        for ids, flags in zip(ids_by_partition.values(), results[len(groups) :], strict=True):
+            in_flight.update(i for i, flag in zip(ids, flags, strict=True) if flag)
+        return applied, in_flight
 
     async def mark_in_flight(self, consumed: Sequence[Consumed], plan: BatchPlan) -> None:
         inserting = set(plan.message_ids)
@@ -94,9 +131,10 @@ class RedisProfileSink:
 
     async def apply(self, consumed: Sequence[Consumed], plan: BatchPlan) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for user, changes in plan.changes_by_user.items():
-            keys: list[Any] = profile_keys(user).all()
-            await self._apply(keys=keys, args=[orjson.dumps(changes)], client=pipe)
+        for users in self._slot_groups(plan.changes_by_user):
+            keys: list[Any] = [key for u in users for key in profile_keys(u).all()]
+            args = [orjson.dumps(plan.changes_by_user[u]) for u in users]
+            await self._apply_changes(keys=keys, args=args, client=pipe)
         ids_by_partition: dict[str, list[str]] = defaultdict(list)
         for item in consumed:
             ids_by_partition[inflight_key(item.meta.topic, item.meta.partition)].append(
@@ -107,3 +145,7 @@ class RedisProfileSink:
         for (topic, partition), offset in plan.last_offsets.items():
             pipe.hset(applied_offsets_key(topic), str(partition), str(offset))
         await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,49 @@
+"""Settings: defaults, the production and exposure guards, write-key parsing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from infra.settings import Settings
+
+
+def test_embedded_defaults_put_chdb_under_the_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_environment({"PS_DATA_DIR": str(tmp_path)})
+    assert settings.clickhouse_dsn == f"chdb://{tmp_path.resolve() / 'clickhouse'}"
+    assert settings.serve_query_in_materializer is True
+    assert settings.write_key_map() == {"dev-write-key": "source-1"}
+
+
+def test_dev_credentials_refused_off_loopback() -> None:
+    with pytest.raises(ValidationError, match="embedded default credentials"):
+        Settings.from_environment({"PS_INGEST_HOST": "0.0.0.0"})
+    with pytest.raises(ValidationError, match="embedded default credentials"):
+        Settings.from_environment({"PS_QUERY_HOST": "0.0.0.0", "PS_WRITE_KEYS": "real-key"})
+    exposed = Settings.from_environment(
+        {"PS_INGEST_HOST": "0.0.0.0", "PS_WRITE_KEYS": "k1", "PS_ADMIN_TOKEN": "t"}
+    )
+    assert exposed.ingest_host == "0.0.0.0"
+
+
+def test_production_needs_real_credentials_and_a_clickhouse_server() -> None:
+    base = {"PS_MODE": "production", "PS_WRITE_KEYS": "k1", "PS_ADMIN_TOKEN": "t"}
+    with pytest.raises(ValidationError, match="ClickHouse server"):
+        Settings.from_environment(base)
+    with pytest.raises(ValidationError, match="embedded default credentials"):
+        Settings.from_environment(
+            {
+                **base,
+                "PS_ADMIN_TOKEN": "dev-admin-token",
+                "PS_CLICKHOUSE_DSN": "http://u:p@ch:8123/default",
+            }
+        )
+    ok = Settings.from_environment({**base, "PS_CLICKHOUSE_DSN": "http://u:p@ch:8123/default"})
+    assert ok.serve_query_in_materializer is False
+
+
+def test_write_keys_with_sources_and_empty_list_refused() -> None:
+    settings = Settings.from_environment({"PS_WRITE_KEYS": "a:web, b:ios ,c"})
+    assert settings.write_key_map() == {"a": "web", "b": "ios", "c": "source-3"}
+    with pytest.raises(ValidationError, match="no write key"):
+        Settings.from_environment({"PS_WRITE_KEYS": " , "})

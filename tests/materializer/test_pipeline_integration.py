@@ -1,0 +1,173 @@
+"""The batch protocol against real Valkey and chDB: dedup by messageId, the crash window between
+the ClickHouse INSERT and the Redis apply, and replays split into different batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from infra.warehouse import EVENTS_TABLE
+from materializer.pipeline import BatchProcessor
+from materializer.processing import MessageMeta, RawMessage, decode_batch, plan_batch
+from materializer.sinks.clickhouse import ClickHouseEventSink
+from materializer.sinks.redis import RedisProfileSink
+from query.profiles import read_profile
+from schemas.events import Event
+from schemas.messages import DeadLetterMessage, EventMessage
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def message(user: str, n: int, offset: int, **fields: Any) -> RawMessage:
+    event = Event(
+        message_id=f"{user}-{n}",
+        type=fields.pop("type", "track"),
+        user_id=user,
+        event=fields.pop("event", "Played"),
+        timestamp=fields.pop("timestamp", T0 + timedelta(seconds=n)),
+        received_at=T0,
+        **fields,
+    )
+    value = EventMessage(event=event).model_dump_json().encode()
+    return RawMessage(user.encode(), value, MessageMeta("events", 0, offset))
+
+
+@pytest.fixture
+async def redis(valkey_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(valkey_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def processor(redis: aioredis.Redis, chdb_client: Any) -> BatchProcessor:
+    letters: list[DeadLetterMessage] = []
+
+    async def dead_letter(letter: DeadLetterMessage) -> None:
+        letters.append(letter)
+
+    processor = BatchProcessor(
+        RedisProfileSink(redis), ClickHouseEventSink(chdb_client), dead_letter
+    )
+    processor.letters = letters  # type: ignore[attr-defined]
+    return processor
+
+
+def stored_ids(chdb_client: Any, user: str) -> list[str]:
+    result = chdb_client.query(
+        f"SELECT message_id FROM {EVENTS_TABLE} WHERE user_id = {{u:String}} ORDER BY message_id",
+        parameters={"u": user},
+    )
+    return [row[0] for row in result.result_rows]
+
+
+def user() -> str:
+    return f"u-{uuid.uuid4().hex[:10]}"
+
+
+async def test_replay_of_a_batch_changes_nothing(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    ada = user()
+    batch = [message(ada, n, n) for n in range(5)]
+    first = await processor.process(batch)
+    again = await processor.process(batch)
+    assert (first.inserted, again.inserted) == (5, 0)
+    assert len(stored_ids(chdb_client, ada)) == 5
+    profile = await read_profile(redis, ada)
+    assert profile is not None
+    assert profile.event_count == 5 and profile.event_totals == {"Played": 5}
+
+
+async def test_duplicates_inside_one_batch_count_once(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    ada = user()
+    batch = [message(ada, 1, 0), message(ada, 1, 1), message(ada, 2, 2)]
+    assert (await processor.process(batch)).inserted == 2
+    assert stored_ids(chdb_client, ada) == [f"{ada}-1", f"{ada}-2"]
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.event_count == 2
+
+
+async def test_crash_between_insert_and_apply_is_repaired_once(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    """A worker inserted rows into ClickHouse and died before its Redis apply. The replay comes
+    back split differently (first half, then the rest with new events): each event must end up
+    stored once and counted once."""
+    ada, bob = user(), user()
+    original = [
+        message(u, n, i) for i, (u, n) in enumerate((u, n) for n in range(6) for u in (ada, bob))
+    ]
+    consumed, _ = decode_batch(original)
+    sinks_redis = RedisProfileSink(redis)
+    sinks_ch = ClickHouseEventSink(chdb_client)
+    plan = plan_batch(consumed, set(), set())
+    await sinks_redis.mark_in_flight(consumed, plan)
+    await sinks_ch.insert(plan.rows)
+    # ... crash: no apply, no commit.
+    assert len(stored_ids(chdb_client, ada)) == 6
+    assert await read_profile(redis, ada) is None
+
+    first_half = await processor.process(original[:6])
+    rest = await processor.process([*original[6:], message(ada, 99, 12)])
+    assert (first_half.inserted, rest.inserted) == (0, 1)
+    assert len(stored_ids(chdb_client, ada)) == 7
+    assert len(stored_ids(chdb_client, bob)) == 6
+    for name, count in ((ada, 7), (bob, 6)):
+        profile = await read_profile(redis, name)
+        assert profile is not None and profile.event_count == count
+    # The in-flight marks are cleared once applied.
+    assert await redis.scard("ps:inflight:events:0") == 0
+
+
+async def test_traits_ordered_by_event_time_and_first_last_seen(
+    processor: BatchProcessor, redis: aioredis.Redis
+) -> None:
+    ada = user()
+    newer = message(
+        ada,
+        1,
+        0,
+        type="identify",
+        event=None,
+        traits={"plan": "pro", "n": 1},
+        timestamp=T0 + timedelta(hours=2),
+    )
+    older = message(
+        ada,
+        2,
+        1,
+        type="identify",
+        event=None,
+        traits={"plan": "free", "city": "Oslo", "tags": []},
+        timestamp=T0,
+    )
+    await processor.process([newer])
+    await processor.process([older])
+    profile = await read_profile(redis, ada)
+    assert profile is not None
+    assert profile.properties == {"plan": "pro", "n": 1, "city": "Oslo", "tags": []}
+    assert profile.first_seen == T0
+    assert profile.last_seen == T0 + timedelta(hours=2)
+    assert profile.last_event is not None and profile.last_event.message_id == f"{ada}-1"
+
+
+async def test_poison_goes_to_dead_letter_and_the_rest_is_written(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    ada = user()
+    poison = RawMessage(b"k", b"\x00garbage", MessageMeta("events", 0, 50))
+    result = await processor.process([message(ada, 1, 49), poison, message(ada, 2, 51)])
+    assert (result.consumed, result.inserted, result.dead_lettered) == (2, 2, 1)
+    letters = processor.letters  # type: ignore[attr-defined]
+    assert letters[-1].offset == 50 and letters[-1].reason
+    assert await redis.hget("ps:applied:events", "0") == b"51"
