@@ -105,7 +105,7 @@ class RedisProfileSink:
             await self._applied_ids(
                 keys=[profile_keys(u).seen for u in users],
                 args=[orjson.dumps(ids_by_user[u]) for u in users],
-                client=pipe,
+                client=pipe,  # type: ignore[arg-type]  # redis-py runs scripts in pipelines; its hint omits them
             )
         for key, ids in ids_by_partition.items():
             pipe.smismember(key, ids)
@@ -134,7 +134,7 @@ class RedisProfileSink:
         for users in self._slot_groups(plan.changes_by_user):
             keys: list[Any] = [key for u in users for key in profile_keys(u).all()]
             args = [orjson.dumps(plan.changes_by_user[u]) for u in users]
-            await self._apply_changes(keys=keys, args=args, client=pipe)
+            await self._apply_changes(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
         ids_by_partition: dict[str, list[str]] = defaultdict(list)
         for item in consumed:
             ids_by_partition[inflight_key(item.meta.topic, item.meta.partition)].append(
