@@ -1,7 +1,15 @@
-"""The Redis key layout of a profile, shared by its writer (materializer) and readers (query).
+"""The Redis layout of a profile, shared by its writer (materializer) and readers (query).
 
-Every key of one user carries the hash tag `{user}`, so on Redis Cluster a user's keys share a
-slot and the apply script can touch them atomically."""
+A user has two keys, both carrying the hash tag `{user}` so that on Redis Cluster they share a
+slot and one script can update them atomically:
+
+    ps:{user}:profile  hash   first_seen, last_seen (event time, ms), event_count,
+                              last_event (json), and prefixed fields:
+                              t:<event name> -> total, p:<property> -> json value,
+                              pt:<property> -> event time (ms) of the write that set it,
+                              a:<anonymousId> -> 1
+    ps:{user}:seen     set    messageIds already applied (exact dedup)
+"""
 
 from __future__ import annotations
 
@@ -9,43 +17,28 @@ from dataclasses import dataclass
 
 PREFIX = "ps"
 
+TOTAL_PREFIX = "t:"
+PROPERTY_PREFIX = "p:"
+PROPERTY_TIME_PREFIX = "pt:"
+ANONYMOUS_ID_PREFIX = "a:"
+
 
 @dataclass(frozen=True)
 class ProfileKeys:
-    profile: str  # hash: first_seen, last_seen (ms), event_count, last_event (json)
-    totals: str  # hash: event name -> count
-    props: str  # hash: property -> json value
-    props_ts: str  # hash: property -> event time (ms) of the write that set it
-    seen: str  # set: messageIds already applied
-    anonymous_ids: str  # set: anonymousIds seen together with this userId
-
-    def all(self) -> list[str]:
-        return [
-            self.profile,
-            self.totals,
-            self.props,
-            self.props_ts,
-            self.seen,
-            self.anonymous_ids,
-        ]
+    profile: str
+    seen: str
 
 
 def profile_keys(user_id: str) -> ProfileKeys:
     base = f"{PREFIX}:{{{user_id}}}:"
-    return ProfileKeys(
-        profile=base + "profile",
-        totals=base + "totals",
-        props=base + "props",
-        props_ts=base + "props_ts",
-        seen=base + "seen",
-        anonymous_ids=base + "anon",
-    )
+    return ProfileKeys(profile=base + "profile", seen=base + "seen")
 
 
-def inflight_key(topic: str, partition: int) -> str:
-    """Set of messageIds a worker is inserting into ClickHouse for this partition; survives a
-    crash so the replay knows which ids to look up before inserting again."""
-    return f"{PREFIX}:inflight:{topic}:{partition}"
+def inflight_key(topic: str) -> str:
+    """Hash partition -> "first:last" offsets a worker may have inserted into ClickHouse but
+    not yet applied to Redis. It survives a crash, so the replay knows which events to look up
+    in ClickHouse before inserting them again."""
+    return f"{PREFIX}:inflight:{topic}"
 
 
 def applied_offsets_key(topic: str) -> str:

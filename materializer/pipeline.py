@@ -10,7 +10,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from materializer.processing import Consumed, RawMessage, decode_batch, plan_batch
+from materializer.processing import (
+    Consumed,
+    RawMessage,
+    decode_batch,
+    plan_batch,
+    possibly_stored,
+)
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
 from schemas.messages import DeadLetterMessage
@@ -68,16 +74,18 @@ class BatchProcessor:
     async def _write(self, consumed: Sequence[Consumed]) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
         applied, in_flight = await self._profiles.lookup(consumed)
-        in_flight -= applied
         stored: set[str] = set()
-        if in_flight:
+        suspects = possibly_stored(consumed, in_flight, applied)
+        if suspects:
             # A previous attempt may have inserted these before it died: ask ClickHouse.
-            users = [c.event.profile_key for c in consumed if c.event.message_id in in_flight]
-            stored = await self._events.stored(users, sorted(in_flight))
-        plan = plan_batch(consumed, applied, stored)
-        await self._profiles.mark_in_flight(consumed, plan)
-        await self._events.insert(plan.rows)
-        await self._profiles.apply(consumed, plan)
+            stored = await self._events.stored(
+                [c.event.profile_key for c in suspects], [c.event.message_id for c in suspects]
+            )
+        plan = plan_batch(consumed, applied, stored, in_flight)
+        if plan.rows:
+            await self._profiles.mark_in_flight(plan)
+            await self._events.insert(plan.rows)
+        await self._profiles.apply(plan)
         return len(plan.rows)
 
     async def _retrying(self, what: str, step: Callable[[], Awaitable[int | None]]) -> int:

@@ -106,14 +106,30 @@ def profile_change(event: Event) -> dict[str, Any]:
     return change
 
 
+@dataclass(frozen=True)
+class OffsetRange:
+    first: int
+    last: int
+
+    def __contains__(self, offset: object) -> bool:
+        return isinstance(offset, int) and self.first <= offset <= self.last
+
+
+PartitionKey = tuple[str, int]  # (topic, partition)
+
+
 @dataclass
 class BatchPlan:
-    """What one batch writes: new rows for ClickHouse and changes per user for Redis."""
+    """What one batch writes: new rows for ClickHouse, changes per user for Redis, and the
+    in-flight offset marks to set before the INSERT and to leave after the apply."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     changes_by_user: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # partition -> highest offset in the batch (what the batch lets us mark as applied)
-    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    last_offsets: dict[PartitionKey, int] = field(default_factory=dict)
+    in_flight: dict[PartitionKey, OffsetRange] = field(default_factory=dict)
+    # None: no mark left; a range: a previous, longer attempt's offsets not replayed yet
+    in_flight_after: dict[PartitionKey, OffsetRange | None] = field(default_factory=dict)
 
     @property
     def message_ids(self) -> list[str]:
@@ -131,17 +147,42 @@ def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
     return unique
 
 
+def possibly_stored(
+    consumed: Iterable[Consumed],
+    in_flight: dict[PartitionKey, OffsetRange],
+    already_applied: set[str],
+) -> list[Consumed]:
+    """Events a crashed attempt may have inserted into ClickHouse without applying them to
+    Redis: their offsets fall in a partition's in-flight mark."""
+    return [
+        item
+        for item in consumed
+        if item.event.message_id not in already_applied
+        and item.meta.offset in in_flight.get((item.meta.topic, item.meta.partition), ())
+    ]
+
+
 def plan_batch(
     consumed: Sequence[Consumed],
     already_applied: set[str],
     already_stored: set[str],
+    in_flight: dict[PartitionKey, OffsetRange] | None = None,
 ) -> BatchPlan:
     """Rows for events ClickHouse does not have yet, profile changes for events Redis has not
     applied yet. `already_applied` implies stored: Redis is written after ClickHouse."""
+    in_flight = in_flight or {}
     plan = BatchPlan()
+    first_offsets: dict[PartitionKey, int] = {}
     for item in consumed:
         key = (item.meta.topic, item.meta.partition)
         plan.last_offsets[key] = max(plan.last_offsets.get(key, -1), item.meta.offset)
+        first_offsets[key] = min(first_offsets.get(key, item.meta.offset), item.meta.offset)
+    for key, last in plan.last_offsets.items():
+        marked = in_flight.get(key)
+        first = first_offsets[key] if marked is None else min(first_offsets[key], marked.first)
+        mark_last = last if marked is None else max(last, marked.last)
+        plan.in_flight[key] = OffsetRange(first, mark_last)
+        plan.in_flight_after[key] = OffsetRange(last + 1, mark_last) if mark_last > last else None
     for item in first_of_each_message_id(consumed):
         message_id = item.event.message_id
         if message_id in already_applied:

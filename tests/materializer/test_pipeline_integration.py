@@ -111,7 +111,7 @@ async def test_crash_between_insert_and_apply_is_repaired_once(
     sinks_redis = RedisProfileSink(redis)
     sinks_ch = ClickHouseEventSink(chdb_client)
     plan = plan_batch(consumed, set(), set())
-    await sinks_redis.mark_in_flight(consumed, plan)
+    await sinks_redis.mark_in_flight(plan)
     await sinks_ch.insert(plan.rows)
     # ... crash: no apply, no commit.
     assert len(stored_ids(chdb_client, ada)) == 6
@@ -126,7 +126,7 @@ async def test_crash_between_insert_and_apply_is_repaired_once(
         profile = await read_profile(redis, name)
         assert profile is not None and profile.event_count == count
     # The in-flight marks are cleared once applied.
-    assert await redis.scard("ps:inflight:events:0") == 0
+    assert await redis.hlen("ps:inflight:events") == 0
 
 
 async def test_traits_ordered_by_event_time_and_first_last_seen(

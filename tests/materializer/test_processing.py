@@ -13,6 +13,7 @@ from infra.warehouse import EVENT_COLUMNS
 from materializer.processing import (
     Consumed,
     MessageMeta,
+    OffsetRange,
     RawMessage,
     UndecodableMessage,
     decode_batch,
@@ -20,6 +21,7 @@ from materializer.processing import (
     event_row,
     first_of_each_message_id,
     plan_batch,
+    possibly_stored,
     profile_change,
 )
 from schemas.events import Event
@@ -373,3 +375,49 @@ def test_plan_batch_rows_match_event_row() -> None:
 def test_plan_batch_empty() -> None:
     plan = plan_batch([], set(), set())
     assert (plan.rows, plan.changes_by_user, plan.last_offsets) == ([], {}, {})
+
+
+# --- in-flight offset marks (the crash window between the ClickHouse INSERT and Redis) -------
+
+
+def _consumed_at(offsets: list[int], partition: int = 0) -> list[Consumed]:
+    return [
+        Consumed(
+            Event(
+                message_id=f"m{o}",
+                type="track",
+                user_id=f"u{o % 3}",
+                event="E",
+                timestamp=datetime(2026, 11, 1, tzinfo=UTC),
+                received_at=datetime(2026, 11, 1, tzinfo=UTC),
+            ),
+            MessageMeta("events", partition, o),
+        )
+        for o in offsets
+    ]
+
+
+def test_plan_marks_the_batch_offsets_in_flight_and_clears_them_after() -> None:
+    plan = plan_batch(_consumed_at([10, 11, 12]), set(), set())
+    assert plan.in_flight == {("events", 0): OffsetRange(10, 12)}
+    assert plan.in_flight_after == {("events", 0): None}
+
+
+def test_replay_shorter_than_the_crashed_attempt_keeps_the_rest_marked() -> None:
+    crashed = {("events", 0): OffsetRange(10, 20)}
+    plan = plan_batch(_consumed_at([10, 11, 12]), set(), set(), crashed)
+    assert plan.in_flight[("events", 0)] == OffsetRange(10, 20)
+    assert plan.in_flight_after[("events", 0)] == OffsetRange(13, 20)
+    longer = plan_batch(_consumed_at(list(range(10, 25))), set(), set(), crashed)
+    assert longer.in_flight[("events", 0)] == OffsetRange(10, 24)
+    assert longer.in_flight_after[("events", 0)] is None
+
+
+def test_possibly_stored_is_the_unapplied_events_inside_a_mark() -> None:
+    consumed = _consumed_at([8, 9, 10, 11, 12])
+    marks = {("events", 0): OffsetRange(9, 11)}
+    suspects = possibly_stored(consumed, marks, already_applied={"m10"})
+    assert [c.event.message_id for c in suspects] == ["m9", "m11"]
+    assert possibly_stored(consumed, {}, set()) == []
+    other_partition = {("events", 1): OffsetRange(0, 100)}
+    assert possibly_stored(consumed, other_partition, set()) == []
