@@ -4,6 +4,7 @@ credential checks."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from schemas.api import ErrorBody
 from schemas.messages import FieldError
 
+log = logging.getLogger(__name__)
+
 STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -21,6 +24,7 @@ STATUS_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    500: "internal_error",
     415: "unsupported_media_type",
     422: "bad_request",
     429: "too_many_requests",
@@ -75,9 +79,30 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return error_response(ApiError(400, "invalid request parameters", errors))
 
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Never echo the exception: it may carry stored data or addresses.
+        if _is_store_unavailable(exc):
+            log.warning("store unavailable: %s", type(exc).__name__)
+            return error_response(
+                ApiError(
+                    503, "a data store is unavailable, retry later", headers={"Retry-After": "2"}
+                )
+            )
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error_response(ApiError(500, "internal error", code="internal_error"))
+
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _is_store_unavailable(exc: Exception) -> bool:
+    from clickhouse_connect.driver.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OperationalError)
 
 
 def matching_secret(candidate: str, secrets: Iterable[str]) -> str | None:

@@ -11,6 +11,10 @@ from fastapi import Request
 from infra.http import ApiError, matching_secret
 
 
+def has_basic_auth(request: Request) -> bool:
+    return request.headers.get("authorization", "").lower().startswith("basic ")
+
+
 def write_key_from(request: Request, body: dict[str, Any]) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")

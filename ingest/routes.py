@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from infra.http import ApiError
 from infra.settings import Settings
-from ingest.auth import authenticate_source
+from ingest.auth import authenticate_source, has_basic_auth
 from ingest.limits import parse_json_object, read_body
 from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
 from ingest.producer import BrokerUnavailable, EventPublisher, Record
@@ -82,8 +82,12 @@ async def _ingest(
     event_type: str | None,
 ) -> IngestResponse:
     received_at = datetime.now(UTC)
+    keys = settings.write_key_map()
+    # With Basic auth, refuse a bad key before reading (and inflating) the body.
+    source = authenticate_source(request, {}, keys) if has_basic_auth(request) else None
     body = parse_json_object(await read_body(request, settings.max_request_bytes))
-    source = authenticate_source(request, body, settings.write_key_map())
+    if source is None:
+        source = authenticate_source(request, body, keys)
     endpoint = event_type or "batch"
 
     if event_type is None:

@@ -34,6 +34,14 @@ def test_missing_and_unknown_write_key(running_stack: RunningStack) -> None:
         assert body["code"] == "unauthorized"
         assert_error(anonymous.post("/v1/track", json=event, auth=("wrong-key", "")), 401)
         assert_error(anonymous.post("/v1/track", json={**event, "writeKey": "nope"}), 401)
+        # A wrong Basic-auth key is refused before the body is even read.
+        refused = anonymous.post(
+            "/v1/batch",
+            content=b"{not json",
+            auth=("wrong-key", ""),
+            headers={"Content-Type": "application/json"},
+        )
+        assert_error(refused, 401)
         # A body writeKey is accepted, as Segment's API does.
         ok = anonymous.post("/v1/track", json={**event, "writeKey": "second-key"})
         assert ok.status_code == 200, ok.text

@@ -116,7 +116,7 @@ def test_sigkill_materializer_mid_load_stores_and_counts_each_event_once(
         assert event_total == total
 
 
-def test_data_survives_restart_of_valkey_and_worker(fault_stack: RunningStack) -> None:
+def test_valkey_down_gives_503_and_data_survives_restart(fault_stack: RunningStack) -> None:
     from infra.embedded import start_valkey
 
     user = f"durable-{uuid.uuid4().hex[:8]}"
@@ -133,8 +133,12 @@ def test_data_survives_restart_of_valkey_and_worker(fault_stack: RunningStack) -
                 and r.json()
             )
         )
-        stack.processes.pop("materializer").stop()
         stack.processes.pop("valkey").stop()
+        down = query.get(f"/v1/users/{user}")
+        assert down.status_code == 503, down.text
+        assert down.json()["code"] == "service_unavailable"
+        assert "Retry-After" in down.headers
+        stack.processes.pop("materializer").stop()
         stack.processes["valkey"] = start_valkey(
             fault_stack.settings, fault_stack.settings.data_dir / "valkey", stack.log_dir
         )
