@@ -21,7 +21,14 @@ def create_app(settings: Settings, publisher: EventPublisher | None = None) -> F
         yield
         await publisher.close()
 
-    app = FastAPI(title="Profilestream ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Profilestream ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Swagger UI and ReDoc load scripts from a CDN; only the schema is served.
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.publisher = publisher
     install_error_handlers(app)

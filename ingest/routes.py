@@ -15,7 +15,7 @@ from ingest.limits import parse_json_object, read_body
 from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
 from ingest.producer import BrokerUnavailable, EventPublisher, Record
 from schemas.api import IngestResponse, RejectedEvent
-from schemas.events import EVENT_TYPES, Event
+from schemas.events import EVENT_TYPES, Event, SegmentEvent
 from schemas.messages import EventMessage, FieldError, RejectionMessage
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,16 @@ async def _ingest(
     return IngestResponse(accepted=len(events), rejected=rejected)
 
 
+# The handlers read the body themselves (size limits, gzip, per-event errors), so the request
+# body schema is declared for the OpenAPI document explicitly.
+EVENT_SCHEMA: dict[str, Any] = SegmentEvent.model_json_schema()
+WRITE_KEY_SCHEMA = {"type": "string", "description": "write key, if not sent by Basic auth"}
+
+
+def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def _single_event_route(event_type: str) -> None:
     async def handler(
         request: Request, settings: SettingsDep, publisher: PublisherDep
@@ -172,6 +182,13 @@ def _single_event_route(event_type: str) -> None:
         methods=["POST"],
         response_model=IngestResponse,
         summary=f"Send one {event_type} event",
+        openapi_extra=_body_schema(
+            {
+                **EVENT_SCHEMA,
+                "properties": {**EVENT_SCHEMA["properties"], "writeKey": WRITE_KEY_SCHEMA},
+                "required": [],
+            }
+        ),
     )
 
 
@@ -179,7 +196,25 @@ for _type in EVENT_TYPES:
     _single_event_route(_type)
 
 
-@router.post("/batch", response_model=IngestResponse, summary="Send up to 2,500 events")
+BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "maxItems": 2500, "items": EVENT_SCHEMA},
+        "context": {"type": "object"},
+        "integrations": {"type": "object"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "writeKey": WRITE_KEY_SCHEMA,
+    },
+}
+
+
+@router.post(
+    "/batch",
+    response_model=IngestResponse,
+    summary="Send up to 2,500 events",
+    openapi_extra=_body_schema(BATCH_SCHEMA),
+)
 async def post_batch(
     request: Request, settings: SettingsDep, publisher: PublisherDep
 ) -> IngestResponse:

@@ -33,6 +33,9 @@ def create_app(
 
     app = FastAPI(
         title="Profilestream query",
+        # Swagger UI and ReDoc load scripts from a CDN; only the schema is served.
+        docs_url=None,
+        redoc_url=None,
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(require_admin)],

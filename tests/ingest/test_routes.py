@@ -1,0 +1,85 @@
+"""Ingest routes with a fake publisher (unit level: no broker). The real broker is exercised in
+tests/e2e; here: what is produced, with which key and topic, and the 503 path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+import pytest
+
+from infra.settings import Settings
+from ingest.app import create_app
+from ingest.producer import BrokerUnavailable, EventPublisher, Record
+from schemas.messages import EventMessage, RejectionMessage
+
+SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
+
+
+class FakePublisher(EventPublisher):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(SETTINGS)
+        self.records: list[Record] = []
+        self.fail = fail
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        if self.fail:
+            raise BrokerUnavailable("the broker did not acknowledge: KafkaTimeoutError")
+        self.records.extend(records)
+
+
+def client(publisher: FakePublisher) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher))
+    return httpx.AsyncClient(transport=transport, base_url="http://ingest", auth=("k1", ""))
+
+
+async def test_events_are_keyed_by_user_then_anonymous_id() -> None:
+    publisher = FakePublisher()
+    async with client(publisher) as http:
+        body = {
+            "batch": [
+                {"type": "track", "userId": "ada", "anonymousId": "a1", "event": "E"},
+                {"type": "page", "anonymousId": "a2"},
+                {"type": "track", "userId": "ada"},  # no event name: rejected
+            ]
+        }
+        response = await http.post("/v1/batch", json=body)
+    assert response.status_code == 200
+    events = [r for r in publisher.records if r[0] == SETTINGS.events_topic]
+    assert [key for _, key, _ in events] == [b"ada", b"a2"]
+    decoded = [EventMessage.model_validate_json(value).event for _, _, value in events]
+    assert [e.source for e in decoded] == ["web", "web"]
+    assert decoded[0].anonymous_id == "a1"
+    rejections = [r for r in publisher.records if r[0] == SETTINGS.rejections_topic]
+    assert len(rejections) == 1
+    rejection = RejectionMessage.model_validate_json(rejections[0][2])
+    assert (rejection.index, rejection.endpoint, rejection.errors[0].field) == (2, "batch", "event")
+
+
+async def test_broker_not_acknowledging_is_503_never_2xx() -> None:
+    async with client(FakePublisher(fail=True)) as http:
+        response = await http.post("/v1/track", json={"userId": "u", "event": "E"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(SETTINGS.retry_after_s)
+    body = response.json()
+    assert body["code"] == "service_unavailable" and "retry" in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+async def test_missing_write_key_is_401_before_anything_is_produced(path: str) -> None:
+    publisher = FakePublisher()
+    transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+        response = await http.post(path, json={"userId": "u", "event": "E", "batch": []})
+    assert response.status_code == 401
+    assert publisher.records == []
+
+
+async def test_openapi_documents_every_route_and_no_cdn_docs() -> None:
+    async with client(FakePublisher()) as http:
+        schema = (await http.get("/openapi.json")).json()
+        assert (await http.get("/docs")).status_code == 404
+    expected = {f"/v1/{t}" for t in ("track", "identify", "page", "screen", "group", "alias")}
+    assert set(schema["paths"]) == expected | {"/v1/batch"}
+    batch = schema["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["properties"]["batch"]["maxItems"] == 2500
