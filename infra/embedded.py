@@ -6,6 +6,7 @@ Used by `make up` (infra.cli) and by the test fixtures, so tests run what users 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from infra.settings import Settings
+
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -77,6 +80,14 @@ class ManagedProcess:
         raise TimeoutError(f"{self.name} did not listen on {host}:{port} within {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the supervisor dies (Linux), so a killed
+    supervisor leaves no broker or server behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def spawn(
     name: str,
     args: list[str],
@@ -94,6 +105,10 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            # Own session: a terminal's Ctrl-C reaches only the supervisor, which stops the
+            # children in order (the broker last, after the worker committed its offsets).
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     return ManagedProcess(name, popen, log_path)
 

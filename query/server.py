@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Generator
 from contextlib import contextmanager
 
@@ -9,6 +11,8 @@ import uvicorn
 
 from infra.settings import Settings
 from query.app import create_app
+
+GRACEFUL_SHUTDOWN_S = 5.0
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -30,8 +34,17 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
 
 
 async def serve_embedded(settings: Settings) -> None:
-    """Serve on the running loop; returns when cancelled."""
-    await _EmbeddedServer(uvicorn_config(settings)).serve()
+    """Serve on the running loop until cancelled, then shut down gracefully (finish requests,
+    run the lifespan shutdown) instead of dying mid-request."""
+    server = _EmbeddedServer(uvicorn_config(settings))
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(serving, timeout=GRACEFUL_SHUTDOWN_S)
+        raise
 
 
 def serve(settings: Settings) -> None:
