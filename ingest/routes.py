@@ -98,6 +98,12 @@ async def _ingest(
                 "batch must be a list of events",
                 [FieldError(field="batch", reason="expected a JSON array of events")],
             )
+        if not items:
+            raise ApiError(
+                400,
+                "batch is empty",
+                [FieldError(field="batch", reason="expected at least one event")],
+            )
         if len(items) > settings.max_batch_events:
             raise ApiError(
                 413,

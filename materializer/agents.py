@@ -3,8 +3,6 @@ only after the loop body returns, i.e. after ClickHouse and Redis have it."""
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
 import faust
@@ -13,9 +11,6 @@ from infra.settings import Settings
 from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
 from schemas.messages import DeadLetterMessage
-
-log = logging.getLogger(__name__)
-STATS_EVERY_S = 10.0
 
 
 def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
@@ -41,35 +36,20 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
     processor.set_dead_letter_writer(send_dead_letter)
 
     async def materialize(stream: Any) -> None:
-        window_started, batches, events = time.monotonic(), 0, 0
         async for batch in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_s
         ):
-            messages = [
-                RawMessage(
-                    key=event.message.key,
-                    value=event.message.value,
-                    meta=MessageMeta(
-                        event.message.topic, event.message.partition, event.message.offset
-                    ),
-                )
-                for event in batch
-            ]
-            result = await processor.process(messages)
-            batches, events = batches + 1, events + len(messages)
-            elapsed = time.monotonic() - window_started
-            if elapsed >= STATS_EVERY_S:
-                log.info(
-                    "%d events in %d batches in %.1fs (%.0f events/s, %.0f per batch); last "
-                    "batch: %d inserted, %d dead-lettered",
-                    events,
-                    batches,
-                    elapsed,
-                    events / elapsed,
-                    events / batches,
-                    result.inserted,
-                    result.dead_lettered,
-                )
-                window_started, batches, events = time.monotonic(), 0, 0
+            await processor.process(
+                [
+                    RawMessage(
+                        key=event.message.key,
+                        value=event.message.value,
+                        meta=MessageMeta(
+                            event.message.topic, event.message.partition, event.message.offset
+                        ),
+                    )
+                    for event in batch
+                ]
+            )
 
     app.agent(events_topic, name="materialize")(materialize)

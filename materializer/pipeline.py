@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,38 @@ class BatchResult:
     dead_lettered: int
 
 
+class Throughput:
+    """Logs events/s and batch sizes every `every_s` seconds (operators' first question)."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._reset()
+
+    def _reset(self) -> None:
+        self.started = time.monotonic()
+        self.batches = self.events = self.inserted = self.dead_lettered = 0
+
+    def add(self, result: BatchResult) -> None:
+        self.batches += 1
+        self.events += result.consumed + result.dead_lettered
+        self.inserted += result.inserted
+        self.dead_lettered += result.dead_lettered
+        elapsed = time.monotonic() - self.started
+        if elapsed >= self.every_s:
+            log.info(
+                "%d events in %d batches in %.1fs (%.0f events/s, %.0f per batch), "
+                "%d inserted, %d dead-lettered",
+                self.events,
+                self.batches,
+                elapsed,
+                self.events / elapsed,
+                self.events / self.batches,
+                self.inserted,
+                self.dead_lettered,
+            )
+            self._reset()
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -45,6 +78,7 @@ class BatchProcessor:
         self._events = events
         self._dead_letter_writer = dead_letter
         self._retry_max_s = retry_max_s
+        self.throughput = Throughput()
 
     def set_dead_letter_writer(self, writer: DeadLetterWriter) -> None:
         self._dead_letter_writer = writer
@@ -69,7 +103,9 @@ class BatchProcessor:
         inserted = 0
         if consumed:
             inserted = await self._retrying("write batch", lambda: self._write(consumed))
-        return BatchResult(consumed=len(consumed), inserted=inserted, dead_lettered=len(dead))
+        result = BatchResult(consumed=len(consumed), inserted=inserted, dead_lettered=len(dead))
+        self.throughput.add(result)
+        return result
 
     async def _write(self, consumed: Sequence[Consumed]) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.

@@ -77,6 +77,7 @@ def test_bad_bodies(ingest: httpx.Client) -> None:
     assert_error(ingest.post("/v1/track", content=b"xx", headers={"Content-Encoding": "gzip"}), 400)
     assert_error(ingest.post("/v1/track", content=b"{}", headers={"Content-Encoding": "br"}), 415)
     assert_error(ingest.post("/v1/batch", json={"batch": "nope"}), 400, "batch")
+    assert_error(ingest.post("/v1/batch", json={"batch": []}), 400, "batch")
     assert_error(ingest.post("/v1/track", json={"event": "E"}), 400, "userId")
     assert_error(ingest.post("/v1/alias", json={"userId": "u"}), 400, "previousId")
     body = assert_error(
