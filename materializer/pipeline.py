@@ -14,6 +14,7 @@ from functools import partial
 from materializer.processing import (
     Consumed,
     RawMessage,
+    dead_letter,
     decode_batch,
     plan_batch,
     possibly_stored,
@@ -23,6 +24,9 @@ from materializer.sinks.redis import RedisProfileSink
 from schemas.messages import DeadLetterMessage
 
 log = logging.getLogger(__name__)
+
+# Failures that are not a store being unreachable before a batch is split to find a bad event.
+DATA_ERROR_RETRIES = 2
 
 DeadLetterWriter = Callable[[DeadLetterMessage], Awaitable[None]]
 
@@ -83,15 +87,15 @@ class BatchProcessor:
     def set_dead_letter_writer(self, writer: DeadLetterWriter) -> None:
         self._dead_letter_writer = writer
 
-    async def _dead_letter(self, letter: DeadLetterMessage) -> int:
+    async def _dead_letter(self, letter: DeadLetterMessage) -> None:
         if self._dead_letter_writer is None:
             raise RuntimeError("no dead-letter writer configured")
         await self._dead_letter_writer(letter)
-        return 0
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         consumed, dead = decode_batch(messages)
-        for letter in dead:
+        inserted, refused = await self._write_isolating(consumed) if consumed else (0, [])
+        for letter in [*dead, *refused]:
             log.warning(
                 "dead-lettering %s[%d]@%d: %s",
                 letter.topic,
@@ -100,12 +104,46 @@ class BatchProcessor:
                 letter.reason,
             )
             await self._retrying("dead-letter produce", partial(self._dead_letter, letter))
-        inserted = 0
-        if consumed:
-            inserted = await self._retrying("write batch", lambda: self._write(consumed))
-        result = BatchResult(consumed=len(consumed), inserted=inserted, dead_lettered=len(dead))
+        result = BatchResult(
+            consumed=len(consumed) - len(refused),
+            inserted=inserted,
+            dead_lettered=len(dead) + len(refused),
+        )
         self.throughput.add(result)
         return result
+
+    async def _write_isolating(
+        self, consumed: Sequence[Consumed]
+    ) -> tuple[int, list[DeadLetterMessage]]:
+        """Write the batch, retrying while a store is unreachable. A batch that keeps failing
+        for another reason may hold an event no store accepts: halve it until that event is
+        alone, and dead-letter it, so one bad event never stalls its partition."""
+        failures = 0
+        delay = min(0.1, self._retry_max_s)
+        last_error = ""
+        while True:
+            try:
+                return await self._write(consumed), []
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                last_error = type(exc).__name__
+                if not is_transient(exc):
+                    failures += 1
+                if failures > DATA_ERROR_RETRIES:
+                    break
+                log.warning("write batch failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+        if len(consumed) == 1:
+            item = consumed[0]
+            reason = f"write refused after {DATA_ERROR_RETRIES + 1} attempts: {last_error}"
+            key = item.event.profile_key.encode()
+            return 0, [dead_letter(item.meta, key, item.raw, reason)]
+        middle = len(consumed) // 2
+        left_inserted, left_refused = await self._write_isolating(consumed[:middle])
+        right_inserted, right_refused = await self._write_isolating(consumed[middle:])
+        return left_inserted + right_inserted, left_refused + right_refused
 
     async def _write(self, consumed: Sequence[Consumed]) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
@@ -124,14 +162,33 @@ class BatchProcessor:
         await self._profiles.apply(plan)
         return len(plan.rows)
 
-    async def _retrying(self, what: str, step: Callable[[], Awaitable[int | None]]) -> int:
-        delay = 0.1
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        delay = min(0.1, self._retry_max_s)
         while True:
             try:
-                return (await step()) or 0
+                await step()
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A store unreachable or busy: wait and retry, never give up on the data."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+    from redis.exceptions import BusyLoadingError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    transient = (
+        OSError,
+        TimeoutError,
+        OperationalError,
+        RedisConnectionError,
+        RedisTimeoutError,
+        BusyLoadingError,
+    )
+    return isinstance(exc, transient)

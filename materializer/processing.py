@@ -28,10 +28,11 @@ class MessageMeta:
 
 @dataclass(frozen=True)
 class Consumed:
-    """One decoded event with its position in the log."""
+    """One decoded event with its position in the log (and its bytes, for a dead letter)."""
 
     event: Event
     meta: MessageMeta
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 class UndecodableMessage(Exception):
@@ -202,22 +203,28 @@ class RawMessage:
     meta: MessageMeta
 
 
+def dead_letter(
+    meta: MessageMeta, key: bytes | None, value: bytes | None, reason: str
+) -> DeadLetterMessage:
+    return DeadLetterMessage(
+        topic=meta.topic,
+        partition=meta.partition,
+        offset=meta.offset,
+        reason=reason,
+        key=key.decode("utf-8", "replace") if key else None,
+        value_b64=base64.b64encode(value or b"").decode(),
+    )
+
+
 def decode_batch(messages: Sequence[RawMessage]) -> tuple[list[Consumed], list[DeadLetterMessage]]:
     """Decoded events, and a dead letter (with the reason) for each message that is not one."""
     consumed: list[Consumed] = []
     dead: list[DeadLetterMessage] = []
     for message in messages:
         try:
-            consumed.append(Consumed(decode_event(message.value), message.meta))
+            event = decode_event(message.value)
         except UndecodableMessage as exc:
-            dead.append(
-                DeadLetterMessage(
-                    topic=message.meta.topic,
-                    partition=message.meta.partition,
-                    offset=message.meta.offset,
-                    reason=str(exc),
-                    key=message.key.decode("utf-8", "replace") if message.key else None,
-                    value_b64=base64.b64encode(message.value or b"").decode(),
-                )
-            )
+            dead.append(dead_letter(message.meta, message.key, message.value, str(exc)))
+        else:
+            consumed.append(Consumed(event, message.meta, message.value or b""))
     return consumed, dead

@@ -84,6 +84,11 @@ class SegmentEvent(BaseModel):
         return missing
 
 
+# What ClickHouse's DateTime64(3) holds; an event outside it could never be stored.
+STORABLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+STORABLE_UNTIL = datetime(2299, 12, 31, tzinfo=UTC)
+
+
 class Event(BaseModel):
     """A normalized event, as produced to Kafka and consumed by the materializer."""
 
@@ -106,6 +111,14 @@ class Event(BaseModel):
     sent_at: datetime | None = None
     received_at: datetime
     source: str = ""
+
+    @field_validator("timestamp", "received_at")
+    @classmethod
+    def _storable(cls, value: datetime) -> datetime:
+        value = to_utc_ms(value)
+        if not STORABLE_FROM <= value <= STORABLE_UNTIL:
+            raise ValueError("outside 1900-01-01..2299-12-31, which ClickHouse cannot store")
+        return value
 
     @property
     def profile_key(self) -> str:

@@ -241,3 +241,18 @@ def test_dead_letter_message_round_trip() -> None:
     assert decoded == message
     assert decoded.kind == "dead-letter"
     assert decoded.v == 1
+
+
+def test_event_outside_what_clickhouse_stores_is_refused() -> None:
+    fields: dict[str, object] = {
+        "message_id": "m",
+        "type": "track",
+        "user_id": "u",
+        "event": "E",
+        "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+    }
+    for year in (1899, 2300):
+        with pytest.raises(ValidationError, match="ClickHouse cannot store"):
+            Event(**fields, timestamp=datetime(year, 6, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    ok = Event(**fields, timestamp=datetime(1900, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert ok.timestamp.year == 1900

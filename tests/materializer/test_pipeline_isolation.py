@@ -1,0 +1,105 @@
+"""BatchProcessor's failure handling, with in-memory fakes for the stores (unit level): an event
+no store accepts is isolated and dead-lettered; an unreachable store is waited for, never
+given up on. The real stores are exercised in test_pipeline_integration.py and tests/e2e."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from materializer.pipeline import BatchProcessor
+from materializer.processing import BatchPlan, Consumed, MessageMeta, OffsetRange, RawMessage
+from schemas.events import Event
+from schemas.messages import DeadLetterMessage, EventMessage
+
+
+class FakeProfiles:
+    def __init__(self) -> None:
+        self.applied: dict[str, list[str]] = {}
+
+    async def lookup(
+        self, consumed: Sequence[Consumed]
+    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange]]:
+        done = {m for ids in self.applied.values() for m in ids}
+        return {c.event.message_id for c in consumed} & done, {}
+
+    async def mark_in_flight(self, plan: BatchPlan) -> None:
+        pass
+
+    async def apply(self, plan: BatchPlan) -> None:
+        for user, changes in plan.changes_by_user.items():
+            self.applied.setdefault(user, []).extend(c["m"] for c in changes)
+
+
+class FakeEvents:
+    def __init__(self, refuse: str | None = None, unreachable_times: int = 0) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.refuse = refuse
+        self.unreachable_times = unreachable_times
+
+    async def stored(self, user_ids: Sequence[str], message_ids: Sequence[str]) -> set[str]:
+        return set()
+
+    async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if self.unreachable_times:
+            self.unreachable_times -= 1
+            raise ConnectionRefusedError("clickhouse down")
+        if any(row[0] == self.refuse for row in rows):
+            raise ValueError("value out of range")  # a data error: retrying will not help
+        self.rows.extend(rows)
+
+
+def messages(count: int) -> list[RawMessage]:
+    out = []
+    for i in range(count):
+        event = Event(
+            message_id=f"m{i}",
+            type="track",
+            user_id=f"u{i % 3}",
+            event="E",
+            timestamp=datetime(2026, 11, 1, tzinfo=UTC),
+            received_at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+        value = EventMessage(event=event).model_dump_json().encode()
+        out.append(RawMessage(event.user_id.encode(), value, MessageMeta("events", 0, i)))
+    return out
+
+
+def processor(events: FakeEvents, profiles: FakeProfiles) -> tuple[BatchProcessor, list]:
+    letters: list[DeadLetterMessage] = []
+
+    async def dead_letter(letter: DeadLetterMessage) -> None:
+        letters.append(letter)
+
+    return (
+        BatchProcessor(profiles, events, dead_letter, retry_max_s=0.001),  # type: ignore[arg-type]
+        letters,
+    )
+
+
+async def test_an_event_no_store_accepts_is_isolated_and_dead_lettered() -> None:
+    events, profiles = FakeEvents(refuse="m5"), FakeProfiles()
+    batch, letters = processor(events, profiles)
+    result = await batch.process(messages(8))
+    assert (result.consumed, result.inserted, result.dead_lettered) == (7, 7, 1)
+    assert sorted(row[0] for row in events.rows) == [f"m{i}" for i in range(8) if i != 5]
+    assert sorted(m for ids in profiles.applied.values() for m in ids) == sorted(
+        row[0] for row in events.rows
+    )
+    [letter] = letters
+    assert letter.offset == 5 and "ValueError" in letter.reason
+    assert (
+        EventMessage.model_validate_json(base64.b64decode(letter.value_b64)).event.message_id
+        == "m5"
+    )
+
+
+async def test_an_unreachable_store_is_waited_for_not_dead_lettered() -> None:
+    events, profiles = FakeEvents(unreachable_times=6), FakeProfiles()
+    batch, letters = processor(events, profiles)
+    result = await batch.process(messages(4))
+    assert (result.inserted, result.dead_lettered) == (4, 0)
+    assert letters == []
+    assert events.unreachable_times == 0
