@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_publisher(request: Request) -> EventPublisher:
+async def get_publisher(request: Request) -> EventPublisher:
     publisher: EventPublisher = request.app.state.publisher
     return publisher
 

@@ -21,6 +21,8 @@ MAX_NAME_LENGTH = 255
 
 def to_utc_ms(value: datetime) -> datetime:
     """UTC, truncated to milliseconds (the precision stored everywhere)."""
+    if value.microsecond % 1000 == 0 and value.tzinfo is not None and not value.utcoffset():
+        return value  # already UTC milliseconds: the common case, on the hot path
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
