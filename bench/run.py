@@ -1,5 +1,6 @@
 """`make bench`: starts the embedded stack in a temporary directory and measures
-- ingest: events/s acknowledged through /v1/batch (100-event batches, concurrent clients);
+- ingest: events/s acknowledged through /v1/batch (100-event batches, concurrent clients), with
+  the worker running beside it and, during the backlog phase, with the worker stopped;
 - end to end: events/s from the first POST until ClickHouse and Redis have every event;
 - materializer: events/s draining a backlog queued while it was stopped;
 - freshness: time from a POST's 200 until the event is visible in the query API (p50/p99);
@@ -134,12 +135,15 @@ async def count_of(query: httpx.AsyncClient, run: str) -> int:
 
 async def materializer_drain(
     stack: EmbeddedStack, args: argparse.Namespace, ingest_url: str, query_url: str
-) -> tuple[int, float]:
-    """Stop the worker, queue a backlog through ingest, restart the worker and time the drain
-    from its first applied batch to its last (so Faust start-up and group join are excluded)."""
+) -> tuple[int, float, float]:
+    """Stop the worker, queue a backlog through ingest (timing ingest with the CPU to itself),
+    restart the worker and time the drain from its first applied batch to its last (so Faust
+    start-up and group join are excluded)."""
     run = f"drain-{uuid.uuid4().hex[:6]}"
     stack.processes.pop("materializer").stop()
-    sent, _ = await ingest_load(ingest_url, run, args.clients, args.drain_batches, args.users)
+    sent, ingest_s = await ingest_load(
+        ingest_url, run, args.clients, args.drain_batches, args.users
+    )
     await asyncio.to_thread(stack.start_worker)
     ready = time.perf_counter()
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -156,8 +160,8 @@ async def materializer_drain(
         if first >= sent:
             # A backlog drained by the first poll is too small to time apart from start-up:
             # fall back to timing from the worker's readiness (a pessimistic figure).
-            return sent, time.perf_counter() - ready
-        return sent - first, time.perf_counter() - started
+            return sent, time.perf_counter() - ready, sent / ingest_s
+        return sent - first, time.perf_counter() - started, sent / ingest_s
 
 
 async def measure(
@@ -172,7 +176,7 @@ async def measure(
         sent, ingest_s = await ingest_load(ingest_url, run, args.clients, args.batches, args.users)
         applied_at = await wait_applied(query, run, sent, timeout=600)
     end_to_end_s = applied_at - first_post
-    drained, drain_s = await materializer_drain(stack, args, ingest_url, query_url)
+    drained, drain_s, ingest_alone = await materializer_drain(stack, args, ingest_url, query_url)
     latencies = await freshness(ingest_url, query_url, args.samples)
     return {
         "events": sent,
@@ -180,6 +184,7 @@ async def measure(
         "batch_size": 100,
         "users": args.users,
         "ingest_events_per_s": round(sent / ingest_s),
+        "ingest_alone_events_per_s": round(ingest_alone),
         "end_to_end_events_per_s": round(sent / end_to_end_s),
         "drain_after_last_ack_s": round(end_to_end_s - ingest_s, 3),
         "materializer_backlog_events": drained,
