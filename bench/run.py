@@ -5,7 +5,9 @@
 - materializer: events/s draining a backlog queued while it was stopped;
 - freshness: time from a POST's 200 until the event is visible in the query API (p50/p99);
 - the materializer's halves apart (bench/components.py): Faust's take_events alone, and the batch
-  processor alone.
+  processor alone;
+- queries (bench/queries.py): p50/p99 of a user's sequence, a user's daily counts and everyone's
+  daily counts over 10,000,000 stored events.
 Writes bench/results/<UTC timestamp>.md and .json and prints the table."""
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components import measure as measure_components  # noqa: E402
+from queries import measure as measure_queries  # noqa: E402
 
 from infra.embedded import EmbeddedStack, free_port  # noqa: E402
 from infra.settings import Settings  # noqa: E402
@@ -236,6 +239,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs here")
     parser.add_argument("--component-events", type=int, default=100_000)
+    parser.add_argument("--query-events", type=int, default=10_000_000)
+    parser.add_argument("--query-users", type=int, default=100_000)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ps-bench-") as tmp:
@@ -246,6 +251,7 @@ def main() -> int:
             stack.stop()
     # The materializer's two halves apart (same machine, same run): which one limits it.
     result.update(measure_components(args.component_events, args.users))
+    result.update(measure_queries(args.query_events, args.query_users, samples=300))
     at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     meta: dict[str, object] = {"at": at, "machine": machine()}
     command = "make bench  # python bench/run.py " + " ".join(sys.argv[1:])

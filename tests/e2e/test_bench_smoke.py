@@ -32,6 +32,10 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
             "3",
             "--component-events",
             "2000",
+            "--query-events",
+            "20000",
+            "--query-users",
+            "200",
             "--out",
             str(tmp_path),
         ],
@@ -46,6 +50,7 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
     report = json.loads(reports[0].read_text())
     figures = report["results"]
     assert figures["events"] == 2 * 2 * 100
+    assert figures["query_events"] == 20000
     for name in (
         "ingest_events_per_s",
         "end_to_end_events_per_s",
@@ -54,6 +59,9 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
         "freshness_p99_ms",
         "faust_take_events_per_s",
         "processor_events_per_s",
+        "sequence_p99_ms",
+        "user_daily_p99_ms",
+        "all_users_daily_p99_ms",
     ):
         assert figures[name] > 0, name
     assert report["machine"]["versions"]["faust-streaming"]
