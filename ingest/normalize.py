@@ -112,15 +112,16 @@ def normalize_event(
         raise InvalidEvent(_field_errors(exc), _message_id_of(raw)) from None
 
     errors = [FieldError(field=f, reason=r) for f, r in incoming.missing_fields()]
-    message_id = incoming.messageId or str(uuid.uuid4())
-    if len(message_id) > limits.max_message_id_length:
+    # A rejection echoes the client's own messageId, if it sent a valid one, and nothing else.
+    client_message_id = incoming.messageId
+    if client_message_id is not None and len(client_message_id) > limits.max_message_id_length:
         errors.append(
             FieldError(
                 field="messageId",
                 reason=f"longer than {limits.max_message_id_length} characters",
             )
         )
-        message_id = None  # type: ignore[assignment]  # not echoed back: it is invalid
+        client_message_id = None
 
     received = to_utc_ms(received_at)
     original = incoming.originalTimestamp or incoming.timestamp
@@ -138,10 +139,10 @@ def normalize_event(
     elif timestamp < EARLIEST_TIMESTAMP:
         errors.append(FieldError(field="timestamp", reason="before 2000-01-01T00:00:00Z"))
     if errors:
-        raise InvalidEvent(errors, message_id)
+        raise InvalidEvent(errors, client_message_id)
 
     return Event(
-        message_id=message_id,
+        message_id=client_message_id or str(uuid.uuid4()),
         type=incoming.type,
         user_id=incoming.userId,
         anonymous_id=incoming.anonymousId,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import orjson
@@ -65,7 +65,7 @@ def user_events(
     return EventPage(events=events, next_cursor=next_cursor)
 
 
-def _window(days: int, tz: str) -> tuple[list, datetime]:  # type: ignore[type-arg]
+def _window(days: int, tz: str) -> tuple[list[date], datetime]:
     try:
         return day_window(days, zone(tz), datetime.now(UTC))
     except BadTimezone as exc:

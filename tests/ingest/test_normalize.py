@@ -491,3 +491,12 @@ def test_normalized_event_carries_every_field() -> None:
     assert event.integrations == {"All": True}
     assert event.source == "ios"
     assert not hasattr(event, "unknownTopLevel")
+
+
+def test_rejection_echoes_only_the_clients_own_message_id() -> None:
+    with pytest.raises(InvalidEvent) as without_id:
+        normalize({"type": "track", "userId": "u1"})  # no event name, no messageId
+    assert without_id.value.message_id is None
+    with pytest.raises(InvalidEvent) as with_id:
+        normalize({"type": "track", "userId": "u1", "messageId": "client-7"})
+    assert with_id.value.message_id == "client-7"
