@@ -10,7 +10,8 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # aiokafka logs every failed connection attempt at ERROR while the broker is down.
+    # Group membership and fetch problems are what an operator needs from aiokafka; its INFO
+    # lines are per-connection chatter.
     logging.getLogger("aiokafka").setLevel(
-        logging.CRITICAL if level.upper() != "DEBUG" else "DEBUG"
+        max(logging.WARNING, logging.getLevelName(level.upper()))
     )

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 EVENTS_TABLE = "events"
-DAILY_TABLE = "event_counts_15m"
-DAILY_VIEW = "event_counts_15m_mv"
+COUNTS_PROJECTION = "event_counts_15m"
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "message_id",
@@ -27,8 +26,10 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 
 # Ordered by user then time: a user's sequence is a contiguous range of the primary key, and the
-# per-user daily counts read the same range. Counts over all users come from the 15-minute
-# rollup below (15 minutes so any IANA zone's day boundary falls on a bucket edge).
+# per-user daily counts read the same range. Counts over all users come from the projection: 15
+# minutes so that any IANA zone's day boundary falls on a bucket edge. A projection, not a
+# materialized view, because it is written inside each data part: atomic with the INSERT. A
+# view's rows are a second part, and a worker killed between the two left the counts short.
 DDL: tuple[str, ...] = (
     f"""
     CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -46,26 +47,16 @@ DDL: tuple[str, ...] = (
         source LowCardinality(String),
         kafka_partition UInt32,
         kafka_offset UInt64,
-        INDEX message_id_bf message_id TYPE bloom_filter(0.001) GRANULARITY 4
+        INDEX message_id_bf message_id TYPE bloom_filter(0.001) GRANULARITY 4,
+        PROJECTION {COUNTS_PROJECTION} (
+            SELECT event, toStartOfFifteenMinutes(timestamp), count()
+            GROUP BY event, toStartOfFifteenMinutes(timestamp)
+        )
     ) ENGINE = MergeTree
     PARTITION BY toYYYYMM(timestamp)
     ORDER BY (user_id, timestamp, message_id)
     -- A user has tens to thousands of events: smaller granules read less around them.
     SETTINGS index_granularity = 1024
-    """,
-    f"""
-    CREATE TABLE IF NOT EXISTS {DAILY_TABLE} (
-        event LowCardinality(String),
-        bucket DateTime('UTC'),
-        count Int64
-    ) ENGINE = SummingMergeTree
-    ORDER BY (event, bucket)
-    """,
-    f"""
-    CREATE MATERIALIZED VIEW IF NOT EXISTS {DAILY_VIEW} TO {DAILY_TABLE} AS
-    SELECT event, toStartOfFifteenMinutes(timestamp) AS bucket, count() AS count
-    FROM {EVENTS_TABLE}
-    GROUP BY event, bucket
     """,
 )
 

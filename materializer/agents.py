@@ -3,6 +3,7 @@ only after the loop body returns, i.e. after ClickHouse and Redis have it."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
@@ -11,6 +12,8 @@ from infra.settings import Settings
 from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
 from schemas.messages import DeadLetterMessage
+
+log = logging.getLogger(__name__)
 
 
 def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
@@ -34,6 +37,13 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
         await pending  # wait for the broker's acknowledgement
 
     processor.set_dead_letter_writer(send_dead_letter)
+
+    def log_assignment(_app: Any, *_: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = kwargs.get("assigned") or set()
+        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.events_topic)
+        log.info("assigned %s partitions %s", settings.events_topic, mine)
+
+    app.on_partitions_assigned.connect(log_assignment)  # type: ignore[arg-type]  # mode hint
 
     async def materialize(stream: Any) -> None:
         async for batch in stream.take_events(

@@ -3,11 +3,10 @@ constant table names are formatted into the SQL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from infra.warehouse import DAILY_TABLE, EVENTS_TABLE
+from infra.warehouse import EVENTS_TABLE
 
 SEQUENCE_COLUMNS = (
     "message_id",
@@ -41,58 +40,36 @@ def user_sequence(
     return list(client.query(sql, parameters=params).result_rows)
 
 
-@dataclass(frozen=True)
-class _CountSource:
-    table: str
-    time_column: str
-    count: str
-
-
-# One user's counts read the raw events (a primary-key range); everyone's read the rollup.
-_USER_EVENTS = _CountSource(EVENTS_TABLE, "timestamp", "count()")
-_ALL_USERS_ROLLUP = _CountSource(DAILY_TABLE, "bucket", "sum(count)")
-
-
-def _daily_counts(
-    client: Any,
-    source: _CountSource,
-    where: str,
-    params: dict[str, Any],
-    event: str | None,
-    tz: str,
+def user_daily_counts(
+    client: Any, user_id: str, event: str | None, start: datetime, tz: str
 ) -> dict[date, int]:
-    params = {**params, "tz": tz}
+    """One user's events per day in `tz`: a range of the primary key."""
+    params: dict[str, Any] = {"user": user_id, "start": start, "tz": tz}
+    where = "user_id = {user:String} AND timestamp >= {start:DateTime64(3, 'UTC')}"
     if event is not None:
         params["event"] = event
         where += " AND event = {event:String}"
     sql = (
-        f"SELECT toDate({source.time_column}, {{tz:String}}) AS day, "  # noqa: S608
-        f"{source.count} AS n FROM {source.table} WHERE {where} GROUP BY day"
+        "SELECT toDate(timestamp, {tz:String}) AS day, count() AS n "  # noqa: S608
+        f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY day"
     )
     return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}
-
-
-def user_daily_counts(
-    client: Any, user_id: str, event: str | None, start: datetime, tz: str
-) -> dict[date, int]:
-    return _daily_counts(
-        client,
-        _USER_EVENTS,
-        "user_id = {user:String} AND timestamp >= {start:DateTime64(3, 'UTC')}",
-        {"user": user_id, "start": start},
-        event,
-        tz,
-    )
 
 
 def all_users_daily_counts(
     client: Any, event: str | None, start: datetime, tz: str
 ) -> dict[date, int]:
-    return _daily_counts(
-        client,
-        _ALL_USERS_ROLLUP,
-        "bucket >= {start:DateTime('UTC')}",
-        {"start": start},
-        event,
-        tz,
+    """Everyone's events per day in `tz`. The inner query is written in the projection's own
+    terms (15-minute buckets, filtered by bucket) so ClickHouse answers it from the projection;
+    `start` is a local midnight, which is always a bucket edge."""
+    params: dict[str, Any] = {"start": start, "tz": tz}
+    where = "toStartOfFifteenMinutes(timestamp) >= {start:DateTime('UTC')}"
+    if event is not None:
+        params["event"] = event
+        where = "event = {event:String} AND " + where
+    sql = (
+        "SELECT toDate(bucket, {tz:String}) AS day, sum(n) FROM ("  # noqa: S608
+        "SELECT toStartOfFifteenMinutes(timestamp) AS bucket, count() AS n "
+        f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY bucket) GROUP BY day"
     )
+    return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}
