@@ -71,16 +71,11 @@ def faust_child(settings: Settings, events: int, result: Path) -> None:
     """Runs in its own process: count what take_events delivers, print the rate, exit."""
     import faust
 
+    from materializer.agents import declare_events_topic
     from materializer.app import create_faust_app
 
     app = create_faust_app(settings)
-    topic = app.topic(
-        settings.events_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    topic = declare_events_topic(app, settings)
     state: dict[str, float] = {"n": 0}
 
     async def count(stream: object) -> None:

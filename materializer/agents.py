@@ -16,8 +16,10 @@ from schemas.messages import DeadLetterMessage
 log = logging.getLogger(__name__)
 
 
-def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
-    events_topic = app.topic(
+def declare_events_topic(app: faust.App, settings: Settings) -> Any:
+    """Raw bytes in: decoding is ours (processing.decode_event), so a bad message is a dead
+    letter with a reason instead of a Faust deserialization error."""
+    return app.topic(
         settings.events_topic,
         key_type=bytes,
         value_type=bytes,
@@ -25,6 +27,10 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
         value_serializer="raw",
         allow_empty=True,
     )
+
+
+def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
+    events_topic = declare_events_topic(app, settings)
     dead_letter_topic = app.topic(
         settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
     )

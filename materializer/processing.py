@@ -132,10 +132,6 @@ class BatchPlan:
     # None: no mark left; a range: a previous, longer attempt's offsets not replayed yet
     in_flight_after: dict[PartitionKey, OffsetRange | None] = field(default_factory=dict)
 
-    @property
-    def message_ids(self) -> list[str]:
-        return [row[0] for row in self.rows]
-
 
 def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
     """Drop repeats of a messageId within one batch (a client retry landing next to itself)."""

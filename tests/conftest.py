@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,13 +82,20 @@ def start_stack(data_dir: Path, **overrides: str) -> RunningStack:
     return RunningStack(stack, settings, env)
 
 
-@pytest.fixture(scope="session")
-def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
+@contextmanager
+def stack_in(data_dir: Path) -> Iterator[RunningStack]:
+    """A started stack, stopped on exit (the fixtures' one way to run one)."""
+    running = start_stack(data_dir)
     try:
         yield running
     finally:
         running.stack.stop()
+
+
+@pytest.fixture(scope="session")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with stack_in(tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from string import Template
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from infra.profile_keys import applied_offsets_key, inflight_key, profile_keys
+from infra.profile_keys import (
+    ANONYMOUS_ID_PREFIX,
+    PROPERTY_PREFIX,
+    PROPERTY_TIME_PREFIX,
+    TOTAL_PREFIX,
+    applied_offsets_key,
+    inflight_key,
+    profile_keys,
+)
 from materializer.processing import BatchPlan, Consumed, OffsetRange
 
 # KEYS: the `seen` set of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
@@ -36,7 +45,7 @@ return found
 
 # KEYS: per user, the profile hash then the seen set. ARGV[1]: JSON list, per user, of changes.
 # A change whose messageId is already in the user's `seen` set is skipped: replays change nothing.
-APPLY_CHANGES_LUA = """
+APPLY_CHANGES_LUA = Template("""
 local users = cjson.decode(ARGV[1])
 for u, changes in ipairs(users) do
   local profile, seen = KEYS[2 * u - 1], KEYS[2 * u]
@@ -51,23 +60,29 @@ for u, changes in ipairs(users) do
         redis.call('HSET', profile, 'last_seen', c.ts, 'last_event', c.le)
       end
       redis.call('HINCRBY', profile, 'event_count', 1)
-      redis.call('HINCRBY', profile, 't:' .. c.n, 1)
+      redis.call('HINCRBY', profile, '$totals' .. c.n, 1)
       if c.tr then
         for name, value in pairs(c.tr) do
-          local prev = redis.call('HGET', profile, 'pt:' .. name)
+          local prev = redis.call('HGET', profile, '$property_times' .. name)
           if (not prev) or tonumber(prev) <= ts then
-            redis.call('HSET', profile, 'p:' .. name, value, 'pt:' .. name, c.ts)
+            redis.call('HSET', profile, '$properties' .. name, value,
+                       '$property_times' .. name, c.ts)
           end
         end
       end
       if c.a then
-        redis.call('HSET', profile, 'a:' .. c.a, 1)
+        redis.call('HSET', profile, '$anonymous_ids' .. c.a, 1)
       end
     end
   end
 end
 return 1
-"""
+""").substitute(
+    totals=TOTAL_PREFIX,
+    properties=PROPERTY_PREFIX,
+    property_times=PROPERTY_TIME_PREFIX,
+    anonymous_ids=ANONYMOUS_ID_PREFIX,
+)
 
 
 def _text(value: bytes | str) -> str:

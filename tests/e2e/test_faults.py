@@ -12,18 +12,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import RunningStack, eventually, start_stack
+from conftest import RunningStack, eventually, stack_in
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("faults"))
-    try:
+    with stack_in(tmp_path_factory.mktemp("faults")) as running:
         yield running
-    finally:
-        running.stack.stop()
 
 
 def test_paused_broker_gives_503_and_nothing_acknowledged_is_lost(

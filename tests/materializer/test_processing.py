@@ -307,7 +307,7 @@ def test_first_of_each_message_id_keeps_first_in_order() -> None:
 def test_plan_batch_applies_duplicates_once() -> None:
     items = [consumed("a", 1), consumed("a", 2), consumed("b", 3)]
     plan = plan_batch(items, set(), set())
-    assert plan.message_ids == ["a", "b"]
+    assert [row[0] for row in plan.rows] == ["a", "b"]
     assert [column(r, "kafka_offset") for r in plan.rows] == [1, 3]
     assert [c["m"] for c in plan.changes_by_user["u1"]] == ["a", "b"]
 
@@ -315,7 +315,7 @@ def test_plan_batch_applies_duplicates_once() -> None:
 def test_plan_batch_skips_already_applied() -> None:
     items = [consumed("a", 1), consumed("b", 2)]
     plan = plan_batch(items, already_applied={"a"}, already_stored={"a"})
-    assert plan.message_ids == ["b"]
+    assert [row[0] for row in plan.rows] == ["b"]
     assert [c["m"] for c in plan.changes_by_user["u1"]] == ["b"]
 
 
@@ -329,7 +329,7 @@ def test_plan_batch_applied_only_batch_has_no_rows_or_changes() -> None:
 def test_plan_batch_already_stored_gives_change_but_no_row() -> None:
     items = [consumed("a", 1), consumed("b", 2)]
     plan = plan_batch(items, already_applied=set(), already_stored={"a"})
-    assert plan.message_ids == ["b"]
+    assert [row[0] for row in plan.rows] == ["b"]
     assert [c["m"] for c in plan.changes_by_user["u1"]] == ["a", "b"]
 
 
@@ -362,7 +362,7 @@ def test_plan_batch_last_offsets_per_topic_partition_include_skipped() -> None:
         ("events", 1): 3,
         ("other", 0): 100,
     }
-    assert plan.message_ids == ["a", "c", "d", "e", "f"]
+    assert [row[0] for row in plan.rows] == ["a", "c", "d", "e", "f"]
 
 
 def test_plan_batch_rows_match_event_row() -> None:
