@@ -3,12 +3,26 @@
 A user has two keys, both carrying the hash tag `{user}` so that on Redis Cluster they share a
 slot and one script can update them atomically:
 
-    ps:{user}:profile  hash   first_seen, last_seen (event time, ms), event_count,
-                              last_event (json), and prefixed fields:
+    ps:{user}:profile  hash   first_seen, last_seen, created_at (event time, ms), event_count,
+                              last_event (json), status, status_ts, known (1: identified),
+                              merged_into (an anonymous id folded into that user),
+                              rejections (json list), and prefixed fields:
                               t:<event name> -> total, p:<property> -> json value,
-                              pt:<property> -> event time (ms) of the write that set it,
-                              a:<anonymousId> -> 1
+                              pt:<property> -> "<ms>" of the write that set it, "<ms>:o" for a
+                              set_once, "<ms>:u" for an unset (a tombstone),
+                              g:<tag> -> "<ms>:1" tagged or "<ms>:0" untagged,
+                              c:<config> -> json {v, f, l, n, h} (served variation),
+                              a:<anonymousId> -> ms of the merge
     ps:{user}:seen     set    messageIds already applied (exact dedup)
+
+and there are three shared keys:
+
+    ps:users           zset   user -> last activity (ms): the users list, newest first
+    ps:customer_ids    hash   json customer_id -> user (customer_id is unique)
+    ps:property_definitions  hash  name -> PropertyDefinition json
+
+Merges and the shared keys touch keys of other users, which Redis Cluster refuses in one
+script: identity merge and the users list need a single Redis (or Valkey) primary.
 """
 
 from __future__ import annotations
@@ -21,6 +35,12 @@ TOTAL_PREFIX = "t:"
 PROPERTY_PREFIX = "p:"
 PROPERTY_TIME_PREFIX = "pt:"
 ANONYMOUS_ID_PREFIX = "a:"
+TAG_PREFIX = "g:"
+CONFIG_PREFIX = "c:"
+
+USERS_INDEX = f"{PREFIX}:users"
+CUSTOMER_IDS = f"{PREFIX}:customer_ids"
+PROPERTY_DEFINITIONS = f"{PREFIX}:property_definitions"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from materializer.processing import (
     decode_batch,
     plan_batch,
     possibly_stored,
+    split_at_deletes,
 )
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
@@ -94,7 +95,11 @@ class BatchProcessor:
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         consumed, dead = decode_batch(messages)
-        inserted, refused = await self._write_isolating(consumed) if consumed else (0, [])
+        inserted, refused = 0, []
+        for segment in split_at_deletes(consumed):
+            segment_inserted, segment_refused = await self._write_isolating(segment)
+            inserted += segment_inserted
+            refused += segment_refused
         for letter in [*dead, *refused]:
             log.warning(
                 "dead-lettering %s[%d]@%d: %s",
@@ -147,7 +152,7 @@ class BatchProcessor:
 
     async def _write(self, consumed: Sequence[Consumed]) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
-        applied, in_flight = await self._profiles.lookup(consumed)
+        applied, in_flight, definitions = await self._profiles.lookup(consumed)
         stored: set[str] = set()
         suspects = possibly_stored(consumed, in_flight, applied)
         if suspects:
@@ -155,10 +160,14 @@ class BatchProcessor:
             stored = await self._events.stored(
                 [c.event.profile_key for c in suspects], [c.event.message_id for c in suspects]
             )
-        plan = plan_batch(consumed, applied, stored, in_flight)
+        plan = plan_batch(consumed, applied, stored, in_flight, definitions)
         if plan.rows:
             await self._profiles.mark_in_flight(plan)
             await self._events.insert(plan.rows)
+        for user, ids in plan.deleted.items():
+            # A deletion request: the user's events go before the profile (the batch ends at
+            # the delete, so no later event of the user is in these rows).
+            await self._events.delete_users(sorted(ids | await self._profiles.merged_ids(user)))
         await self._profiles.apply(plan)
         return len(plan.rows)
 

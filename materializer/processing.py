@@ -11,10 +11,20 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from materializer.profile_ops import (
+    Definitions,
+    ProfileOps,
+    command_operations,
+    served_config,
+    trait_operations,
+)
+from schemas.commands import UserCommand
 from schemas.events import Event
-from schemas.messages import DeadLetterMessage, EventMessage
+from schemas.messages import DeadLetterMessage, EventsTopicMessage
+
+_topic_message: TypeAdapter[Any] = TypeAdapter(EventsTopicMessage)
 
 
 @dataclass(frozen=True)
@@ -28,28 +38,34 @@ class MessageMeta:
 
 @dataclass(frozen=True)
 class Consumed:
-    """One decoded event with its position in the log (and its bytes, for a dead letter)."""
+    """One decoded event or management command with its position in the log (and its bytes,
+    for a dead letter)."""
 
-    event: Event
+    event: Event | UserCommand
     meta: MessageMeta
     raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 class UndecodableMessage(Exception):
-    """The message is not a valid EventMessage of a version this worker knows."""
+    """The message is not a valid message of a version this worker knows."""
 
 
-def decode_event(value: bytes | None) -> Event:
+def decode_event(value: bytes | None) -> Event | UserCommand:
     if value is None:
         raise UndecodableMessage("empty message (tombstone)")
     try:
-        return EventMessage.model_validate_json(value).event
+        message = _topic_message.validate_json(value)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
+        loc = first["loc"]
+        if len(loc) > 1 and loc[0] in ("event", "command"):
+            loc = loc[1:]  # the union's tag (the message kind), not a field
+        where = ".".join(str(p) for p in loc) or "message"
         raise UndecodableMessage(
             f"{exc.error_count()} validation error(s); first at {where}: {first['msg']}"
         ) from None
+    decoded: Event | UserCommand = message.command if message.kind == "command" else message.event
+    return decoded
 
 
 def _json(value: Any) -> str:
@@ -80,10 +96,18 @@ def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     )
 
 
-def profile_change(event: Event) -> dict[str, Any]:
+def _with_rejections(change: dict[str, Any], result: ProfileOps) -> dict[str, Any]:
+    if result.ops:
+        change["ops"] = result.ops
+    if result.rejections:
+        change["x"] = [{"f": f, "r": r} for f, r in result.rejections]
+    return change
+
+
+def profile_change(event: Event, definitions: Definitions | None = None) -> dict[str, Any]:
     """What the event does to its user's profile, in the shape the Redis apply script reads.
 
-    Trait values are pre-encoded JSON strings so Lua never re-encodes user data (cjson would
+    Property values are pre-encoded JSON strings so Lua never re-encodes user data (cjson would
     turn 1 into 1.0 and [] into {}).
     """
     timestamp = str(ms(event.timestamp))
@@ -100,11 +124,59 @@ def profile_change(event: Event) -> dict[str, Any]:
             }
         ),
     }
+    if event.user_id:
+        change["k"] = 1  # the profile is an identified user's
+    result = ProfileOps()
     if event.type == "identify" and event.traits:
-        change["tr"] = {key: _json(value) for key, value in event.traits.items()}
-    if event.anonymous_id and event.user_id:
-        change["a"] = event.anonymous_id
+        result = trait_operations(event.traits, definitions or {})
+    served = served_config(event, result)
+    if served is not None:
+        change["cfg"] = list(served)
+    # identify/track/... carrying both ids, or an alias: fold the other profile into this one
+    other = event.previous_id if event.type == "alias" else event.anonymous_id
+    if event.user_id and other and other != event.user_id:
+        change["mg"] = other
+    return _with_rejections(change, result)
+
+
+def command_change(command: UserCommand) -> dict[str, Any]:
+    """A management command, in the same shape (no event is counted)."""
+    change: dict[str, Any] = {
+        "m": command.command_id,
+        "ts": str(ms(command.issued_at)),
+        "cmd": command.op,
+    }
+    if command.op == "delete":
+        return change
+    change["ops"] = command_operations(command)
+    if command.tags_add:
+        change["ta"] = command.tags_add
+    if command.tags_remove:
+        change["tr"] = command.tags_remove
+    if command.status:
+        change["st"] = command.status
     return change
+
+
+def change_for(item: Event | UserCommand, definitions: Definitions | None) -> dict[str, Any]:
+    if isinstance(item, UserCommand):
+        return command_change(item)
+    return profile_change(item, definitions)
+
+
+def is_delete(item: Consumed) -> bool:
+    return isinstance(item.event, UserCommand) and item.event.op == "delete"
+
+
+def split_at_deletes(consumed: Sequence[Consumed]) -> list[list[Consumed]]:
+    """Segments that each end at most with one delete command: a delete removes the user's
+    rows from ClickHouse, so it must run after the rows before it and before the rows after."""
+    segments: list[list[Consumed]] = [[]]
+    for item in consumed:
+        segments[-1].append(item)
+        if is_delete(item):
+            segments.append([])
+    return [s for s in segments if s]
 
 
 @dataclass(frozen=True)
@@ -131,6 +203,8 @@ class BatchPlan:
     in_flight: dict[PartitionKey, OffsetRange] = field(default_factory=dict)
     # None: no mark left; a range: a previous, longer attempt's offsets not replayed yet
     in_flight_after: dict[PartitionKey, OffsetRange | None] = field(default_factory=dict)
+    # users deleted by this batch -> every id their events are stored under
+    deleted: dict[str, set[str]] = field(default_factory=dict)
 
 
 def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
@@ -164,9 +238,11 @@ def plan_batch(
     already_applied: set[str],
     already_stored: set[str],
     in_flight: dict[PartitionKey, OffsetRange] | None = None,
+    definitions: Definitions | None = None,
 ) -> BatchPlan:
-    """Rows for events ClickHouse does not have yet, profile changes for events Redis has not
-    applied yet. `already_applied` implies stored: Redis is written after ClickHouse."""
+    """Rows for events ClickHouse does not have yet, profile changes for events and commands
+    Redis has not applied yet. `already_applied` implies stored: Redis is written after
+    ClickHouse."""
     in_flight = in_flight or {}
     plan = BatchPlan()
     first_offsets: dict[PartitionKey, int] = {}
@@ -184,11 +260,15 @@ def plan_batch(
         message_id = item.event.message_id
         if message_id in already_applied:
             continue
-        if message_id not in already_stored:
+        user = item.event.profile_key
+        change = change_for(item.event, definitions)
+        if isinstance(item.event, Event) and message_id not in already_stored:
             plan.rows.append(event_row(item.event, item.meta))
-        plan.changes_by_user.setdefault(item.event.profile_key, []).append(
-            profile_change(item.event)
-        )
+        if change.get("cmd") == "delete":
+            # ids merged in by this batch are not in Redis yet: delete their events too
+            merged = {c["mg"] for c in plan.changes_by_user.get(user, ()) if "mg" in c}
+            plan.deleted[user] = {user, *merged}
+        plan.changes_by_user.setdefault(user, []).append(change)
     return plan
 
 

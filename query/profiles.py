@@ -1,4 +1,5 @@
-"""Reading a profile out of Redis (the layout is in infra.profile_keys)."""
+"""Reading profiles out of Redis (the layout is in infra.profile_keys): pure decoding of the
+profile hash, and the reads that resolve a merged anonymous id to its user."""
 
 from __future__ import annotations
 
@@ -10,29 +11,40 @@ import redis.asyncio as aioredis
 
 from infra.profile_keys import (
     ANONYMOUS_ID_PREFIX,
+    CONFIG_PREFIX,
     PROPERTY_PREFIX,
+    TAG_PREFIX,
     TOTAL_PREFIX,
     profile_keys,
 )
-from schemas.profiles import LastEvent, Profile
+from schemas.profiles import (
+    ConfigAssignment,
+    ConfigChange,
+    LastEvent,
+    Profile,
+    ProfileRejection,
+)
+from schemas.properties import DEFAULT_PROPERTY_NAMES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAMILIES = (TOTAL_PREFIX, PROPERTY_PREFIX, ANONYMOUS_ID_PREFIX, TAG_PREFIX, CONFIG_PREFIX)
+
+ProfileFields = dict[str, dict[str, bytes]]
 
 
 def from_ms(value: bytes | str | int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(value))
 
 
-def _field_groups(fields: dict[Any, Any]) -> dict[str, dict[str, bytes]]:
-    """Split the profile hash into its plain fields and its prefixed families."""
-    groups: dict[str, dict[str, bytes]] = {
-        "": {},
-        TOTAL_PREFIX: {},
-        PROPERTY_PREFIX: {},
-        ANONYMOUS_ID_PREFIX: {},
-    }
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def field_groups(fields: dict[Any, Any]) -> ProfileFields:
+    """Split the profile hash into its plain fields ("") and its prefixed families."""
+    groups: ProfileFields = {"": {}, **{family: {} for family in FAMILIES}}
     for raw_name, value in fields.items():
-        name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+        name = _text(raw_name)
         prefix, sep, rest = name.partition(":")
         family = f"{prefix}:" if sep else ""
         if family in groups:
@@ -40,11 +52,11 @@ def _field_groups(fields: dict[Any, Any]) -> dict[str, dict[str, bytes]]:
     return groups
 
 
-async def read_profile(client: aioredis.Redis, user_id: str) -> Profile | None:
-    fields = await client.hgetall(profile_keys(user_id).profile)
-    if not fields:
-        return None
-    groups = _field_groups(fields)
+def _optional_ms(value: bytes | None) -> datetime | None:
+    return from_ms(value) if value is not None else None
+
+
+def profile_from_fields(user_id: str, groups: ProfileFields) -> Profile:
     summary = groups[""]
     last_event = None
     if "last_event" in summary:
@@ -55,13 +67,71 @@ async def read_profile(client: aioredis.Redis, user_id: str) -> Profile | None:
             name=raw["name"],
             timestamp=from_ms(raw["timestamp"]),
         )
+    properties = {k: orjson.loads(v) for k, v in groups[PROPERTY_PREFIX].items()}
+    defaults = {name: properties.pop(name) for name in DEFAULT_PROPERTY_NAMES if name in properties}
+    first_seen = _optional_ms(summary.get("first_seen"))
+    created = [t for t in (_optional_ms(summary.get("created_at")), first_seen) if t is not None]
+    rejections = [
+        ProfileRejection(field=r["f"], reason=r["r"], message_id=r["m"], at=from_ms(r["ts"]))
+        for r in orjson.loads(summary.get("rejections", b"[]"))
+    ]
     return Profile(
         user_id=user_id,
-        first_seen=from_ms(summary["first_seen"]),
-        last_seen=from_ms(summary["last_seen"]),
+        status=_text(summary.get("status", b"active")),
+        identified="known" in summary,
+        **{k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in defaults.items()},
+        custom=properties,
+        tags=sorted(k for k, v in groups[TAG_PREFIX].items() if _text(v).endswith(":1")),
+        created_at=min(created) if created else None,
+        first_seen=first_seen,
+        last_seen=_optional_ms(summary.get("last_seen")),
         event_count=int(summary.get("event_count", 0)),
         event_totals={k: int(v) for k, v in groups[TOTAL_PREFIX].items()},
         last_event=last_event,
-        properties={k: orjson.loads(v) for k, v in groups[PROPERTY_PREFIX].items()},
         anonymous_ids=sorted(groups[ANONYMOUS_ID_PREFIX]),
+        rejections=rejections,
     )
+
+
+def configs_from_fields(groups: ProfileFields) -> list[ConfigAssignment]:
+    configs = []
+    for key, raw in sorted(groups[CONFIG_PREFIX].items()):
+        served = orjson.loads(raw)
+        configs.append(
+            ConfigAssignment(
+                config=key,
+                variation=served["v"],
+                first_served=from_ms(served["f"]),
+                last_served=from_ms(served["l"]),
+                times_served=int(served["n"]),
+                history=[ConfigChange(variation=v, at=from_ms(t)) for t, v in served["h"]],
+            )
+        )
+    return configs
+
+
+async def read_fields(client: aioredis.Redis, user_id: str) -> tuple[str, ProfileFields] | None:
+    """(the user the id belongs to, the profile's fields); an anonymous id merged into a user
+    resolves to that user. None: no such profile."""
+    fields = await client.hgetall(profile_keys(user_id).profile)
+    merged_into = fields.get(b"merged_into")
+    if merged_into is not None:
+        user_id = _text(merged_into)
+        fields = await client.hgetall(profile_keys(user_id).profile)
+    if not fields or b"merged_into" in fields:
+        return None
+    return user_id, field_groups(fields)
+
+
+async def read_profile(client: aioredis.Redis, user_id: str) -> Profile | None:
+    found = await read_fields(client, user_id)
+    return profile_from_fields(*found) if found else None
+
+
+async def stored_ids(client: aioredis.Redis, user_id: str) -> tuple[str, list[str]] | None:
+    """(the user, every id the user's events are stored under in ClickHouse)."""
+    found = await read_fields(client, user_id)
+    if found is None:
+        return None
+    user, groups = found
+    return user, [user, *sorted(groups[ANONYMOUS_ID_PREFIX])]

@@ -4,10 +4,11 @@ they do not know (they go to the dead-letter topic) instead of guessing."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.commands import UserCommand
 from schemas.events import Event
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -19,6 +20,19 @@ class EventMessage(BaseModel):
     v: Literal[1] = SCHEMA_VERSION
     kind: Literal["event"] = "event"
     event: Event
+
+
+class CommandMessage(BaseModel):
+    """events topic too; key = UserCommand.user_id, so a user's commands and events share a
+    partition and are applied in one order."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["command"] = "command"
+    command: UserCommand
+
+
+# What the events topic carries, told apart by `kind`.
+EventsTopicMessage = Annotated[EventMessage | CommandMessage, Field(discriminator="kind")]
 
 
 class FieldError(BaseModel):

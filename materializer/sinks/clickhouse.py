@@ -35,3 +35,13 @@ class ClickHouseEventSink:
             parameters={"users": list(set(user_ids)), "ids": list(message_ids)},
         )
         return {row[0] for row in result.result_rows}
+
+    async def delete_users(self, user_ids: Sequence[str]) -> None:
+        """Delete every event stored under these ids, waiting until it is done. A mutation,
+        not a lightweight DELETE: it rewrites the daily-count projection too."""
+        await asyncio.to_thread(
+            self._client.command,
+            f"ALTER TABLE {EVENTS_TABLE} DELETE WHERE user_id IN {{users:Array(String)}}",
+            parameters={"users": list(user_ids)},
+            settings={"mutations_sync": 2},
+        )

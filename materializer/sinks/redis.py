@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from string import Template
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -19,14 +19,16 @@ from redis.asyncio.cluster import RedisCluster
 
 from infra.profile_keys import (
     ANONYMOUS_ID_PREFIX,
-    PROPERTY_PREFIX,
-    PROPERTY_TIME_PREFIX,
-    TOTAL_PREFIX,
+    CUSTOMER_IDS,
+    PREFIX,
+    PROPERTY_DEFINITIONS,
+    USERS_INDEX,
     applied_offsets_key,
     inflight_key,
     profile_keys,
 )
 from materializer.processing import BatchPlan, Consumed, OffsetRange
+from schemas.properties import PropertyDefinition
 
 # KEYS: the `seen` set of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
 # Returns the messageIds already applied.
@@ -43,46 +45,23 @@ end
 return found
 """
 
-# KEYS: per user, the profile hash then the seen set. ARGV[1]: JSON list, per user, of changes.
-# A change whose messageId is already in the user's `seen` set is skipped: replays change nothing.
-APPLY_CHANGES_LUA = Template("""
-local users = cjson.decode(ARGV[1])
-for u, changes in ipairs(users) do
-  local profile, seen = KEYS[2 * u - 1], KEYS[2 * u]
-  for _, c in ipairs(changes) do
-    if redis.call('SADD', seen, c.m) == 1 then
-      local ts = tonumber(c.ts)
-      local span = redis.call('HMGET', profile, 'first_seen', 'last_seen')
-      if (not span[1]) or tonumber(span[1]) > ts then
-        redis.call('HSET', profile, 'first_seen', c.ts)
-      end
-      if (not span[2]) or tonumber(span[2]) <= ts then
-        redis.call('HSET', profile, 'last_seen', c.ts, 'last_event', c.le)
-      end
-      redis.call('HINCRBY', profile, 'event_count', 1)
-      redis.call('HINCRBY', profile, '$totals' .. c.n, 1)
-      if c.tr then
-        for name, value in pairs(c.tr) do
-          local prev = redis.call('HGET', profile, '$property_times' .. name)
-          if (not prev) or tonumber(prev) <= ts then
-            redis.call('HSET', profile, '$properties' .. name, value,
-                       '$property_times' .. name, c.ts)
-          end
-        end
-      end
-      if c.a then
-        redis.call('HSET', profile, '$anonymous_ids' .. c.a, 1)
-      end
-    end
-  end
-end
-return 1
-""").substitute(
-    totals=TOTAL_PREFIX,
-    properties=PROPERTY_PREFIX,
-    property_times=PROPERTY_TIME_PREFIX,
-    anonymous_ids=ANONYMOUS_ID_PREFIX,
-)
+SCRIPT_NAMES = {
+    "prefix": PREFIX,
+    "users_index": USERS_INDEX,
+    "customer_ids": CUSTOMER_IDS,
+}
+
+
+def load_apply_script() -> str:
+    """apply_changes.lua with the shared key names filled in."""
+    text = (resources.files("materializer.sinks") / "apply_changes.lua").read_text()
+    for name, value in SCRIPT_NAMES.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text, "apply_changes.lua names a key this module does not fill in"
+    return text
+
+
+APPLY_CHANGES_LUA = load_apply_script()
 
 
 def _text(value: bytes | str) -> str:
@@ -114,8 +93,9 @@ class RedisProfileSink:
 
     async def lookup(
         self, consumed: Sequence[Consumed]
-    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange]]:
-        """(messageIds already applied, in-flight offset range per (topic, partition))."""
+    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange], dict[str, PropertyDefinition]]:
+        """(messageIds already applied, in-flight offset range per (topic, partition), the
+        custom property definitions)."""
         ids_by_user: dict[str, list[str]] = defaultdict(list)
         partitions_by_topic: dict[str, set[int]] = defaultdict(set)
         for item in consumed:
@@ -134,7 +114,12 @@ class RedisProfileSink:
             ordered = sorted(partition_set)
             pipe.hmget(inflight_key(topic), [str(p) for p in ordered])
             asked.append((topic, ordered))
+        pipe.hgetall(PROPERTY_DEFINITIONS)
         results = await pipe.execute()
+        definitions = {
+            _text(name): PropertyDefinition.model_validate_json(value)
+            for name, value in results.pop().items()
+        }
         applied = {_text(i) for found in results[: len(groups)] for i in found}
         in_flight: dict[tuple[str, int], OffsetRange] = {}
         for (topic, partitions), values in zip(asked, results[len(groups) :], strict=True):
@@ -142,7 +127,16 @@ class RedisProfileSink:
                 marked = parse_range(value)
                 if marked is not None:
                     in_flight[(topic, partition)] = marked
-        return applied, in_flight
+        return applied, in_flight, definitions
+
+    async def merged_ids(self, user: str) -> set[str]:
+        """The anonymous ids merged into `user`: their events are stored under them."""
+        fields = await self._client.hkeys(profile_keys(user).profile)
+        return {
+            name.removeprefix(ANONYMOUS_ID_PREFIX)
+            for name in map(_text, fields)
+            if name.startswith(ANONYMOUS_ID_PREFIX)
+        }
 
     async def mark_in_flight(self, plan: BatchPlan) -> None:
         pipe = self._client.pipeline(transaction=False)
@@ -157,7 +151,7 @@ class RedisProfileSink:
             for user in users:
                 user_keys = profile_keys(user)
                 keys += (user_keys.profile, user_keys.seen)
-            args = [orjson.dumps([plan.changes_by_user[u] for u in users])]
+            args = [orjson.dumps([(u, plan.changes_by_user[u]) for u in users])]
             await self._apply_changes(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
         for (topic, partition), remaining in plan.in_flight_after.items():
             if remaining is None:

@@ -148,14 +148,15 @@ async def test_traits_ordered_by_event_time_and_first_last_seen(
         1,
         type="identify",
         event=None,
-        traits={"plan": "free", "city": "Oslo", "tags": []},
+        traits={"plan": "free", "city": "Oslo", "labels": []},
         timestamp=T0,
     )
     await processor.process([newer])
     await processor.process([older])
     profile = await read_profile(redis, ada)
     assert profile is not None
-    assert profile.properties == {"plan": "pro", "n": 1, "city": "Oslo", "tags": []}
+    assert profile.custom == {"plan": "pro", "n": 1, "labels": []}
+    assert profile.city == "Oslo"
     assert profile.first_seen == T0
     assert profile.last_seen == T0 + timedelta(hours=2)
     assert profile.last_event is not None and profile.last_event.message_id == f"{ada}-1"

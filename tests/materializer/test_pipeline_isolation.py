@@ -21,9 +21,9 @@ class FakeProfiles:
 
     async def lookup(
         self, consumed: Sequence[Consumed]
-    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange]]:
+    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange], dict[str, Any]]:
         done = {m for ids in self.applied.values() for m in ids}
-        return {c.event.message_id for c in consumed} & done, {}
+        return {c.event.message_id for c in consumed} & done, {}, {}
 
     async def mark_in_flight(self, plan: BatchPlan) -> None:
         pass

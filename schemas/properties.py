@@ -1,0 +1,235 @@
+"""Profile properties: the default properties every profile has, custom property definitions
+with their constraints, and `value_problem`, the one check every write path (API, SDK traits)
+runs against a definition."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PropertyType = Literal["string", "integer", "number", "boolean", "date", "datetime", "enum", "list"]
+
+# customer_id, email and phone identify a person: creating a user needs at least one of them.
+IDENTITY_PROPERTIES: tuple[str, ...] = ("customer_id", "email", "phone")
+DEFAULT_PROPERTY_NAMES: tuple[str, ...] = (
+    *IDENTITY_PROPERTIES,
+    "first_name",
+    "last_name",
+    "gender",
+    "birthday",
+    "country",
+    "city",
+    "language",
+    "timezone",
+)
+# Read-only fields the system keeps; no write path may set them.
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "user_id",
+    "created_at",
+    "first_seen",
+    "last_seen",
+    "status",
+    "custom",
+    "tags",
+)
+# Segment's spec trait names for the default properties.
+SEGMENT_TRAIT_ALIASES: dict[str, str] = {
+    "customerId": "customer_id",
+    "firstName": "first_name",
+    "lastName": "last_name",
+}
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+MAX_PATTERN_LENGTH = 200
+MAX_STRING_LENGTH = 4096
+MAX_LIST_ITEMS = 1000
+
+
+class PropertyDefinition(BaseModel):
+    """A property's type and constraints. Custom ones are managed at /v1/properties."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    type: PropertyType
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=1)
+    pattern: str | None = Field(default=None, min_length=1, max_length=MAX_PATTERN_LENGTH)
+    allowed_values: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    max_items: int | None = Field(default=None, ge=1)
+    description: str = Field(default="", max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PropertyDefinition:
+        if not NAME_PATTERN.match(self.name):
+            raise ValueError(
+                "name: a letter, then letters, digits, '_', '.' or '-' (at most 64 characters)"
+            )
+        if self.type == "enum" and not self.allowed_values:
+            raise ValueError("allowed_values: an enum needs its allowed values")
+        numeric = self.type in ("integer", "number")
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"min/max: only for integer or number, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min: greater than max")
+        if (self.min_length is not None or self.max_length is not None) and self.type not in (
+            "string",
+            "list",
+        ):
+            raise ValueError(f"min_length/max_length: only for string or list, not {self.type}")
+        if (
+            self.min_length is not None
+            and self.max_length is not None
+            and self.min_length > self.max_length
+        ):
+            raise ValueError("min_length: greater than max_length")
+        if self.pattern is not None:
+            if self.type not in ("string", "list"):
+                raise ValueError(f"pattern: only for string or list, not {self.type}")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern: not a valid regular expression ({exc})") from None
+        if self.max_items is not None and self.type != "list":
+            raise ValueError(f"max_items: only for list, not {self.type}")
+        if self.allowed_values is not None and self.type not in ("enum", "string", "list"):
+            raise ValueError(f"allowed_values: only for enum, string or list, not {self.type}")
+        return self
+
+
+def _default(name: str, type_: PropertyType = "string", **constraints: Any) -> PropertyDefinition:
+    return PropertyDefinition(name=name, type=type_, **constraints)
+
+
+DEFAULT_PROPERTIES: dict[str, PropertyDefinition] = {
+    d.name: d
+    for d in (
+        _default("customer_id", max_length=255, description="your id for this person"),
+        _default(
+            "email",
+            max_length=254,
+            pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+",
+            description="identity property",
+        ),
+        _default("phone", max_length=32, pattern=r"\+?[0-9 ().\-]{3,32}", description="identity"),
+        _default("first_name", max_length=255),
+        _default("last_name", max_length=255),
+        _default("gender", max_length=64),
+        _default("birthday", "date"),
+        _default("country", max_length=64),
+        _default("city", max_length=255),
+        _default("language", max_length=35),
+        _default("timezone", max_length=64, description="IANA time zone, e.g. Europe/Oslo"),
+    )
+}
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _string_problem(definition: PropertyDefinition, value: str, what: str) -> str | None:
+    if len(value) > MAX_STRING_LENGTH:
+        return f"{what} is longer than {MAX_STRING_LENGTH} characters"
+    if definition.min_length is not None and len(value) < definition.min_length:
+        return f"{what} is shorter than min_length {definition.min_length}"
+    if definition.max_length is not None and len(value) > definition.max_length:
+        return f"{what} is longer than max_length {definition.max_length}"
+    if definition.pattern is not None and not _compiled(definition.pattern).fullmatch(value):
+        return f"{what} does not match pattern {definition.pattern!r}"
+    if definition.allowed_values is not None and value not in definition.allowed_values:
+        return f"{what} is not one of {definition.allowed_values}"
+    return None
+
+
+def value_problem(definition: PropertyDefinition, value: Any) -> str | None:
+    """Why `value` breaks `definition`, in words that never quote the value; None if it fits.
+    (None itself is an unset, checked by the caller against `required`.)"""
+    kind = definition.type
+    if kind in ("string", "enum"):
+        if not isinstance(value, str):
+            return f"expected a string, got {_json_type(value)}"
+        return _string_problem(definition, value, "value")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected an integer, got {_json_type(value)}"
+        return _range_problem(definition, value)
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {_json_type(value)}"
+        if value != value or value in (float("inf"), float("-inf")):
+            return "expected a finite number"
+        return _range_problem(definition, value)
+    if kind == "boolean":
+        return None if isinstance(value, bool) else f"expected a boolean, got {_json_type(value)}"
+    if kind == "date":
+        if not isinstance(value, str):
+            return f"expected a date (YYYY-MM-DD), got {_json_type(value)}"
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "expected a date (YYYY-MM-DD)"
+        return None if len(value) == 10 else "expected a date (YYYY-MM-DD)"
+    if kind == "datetime":
+        if not isinstance(value, str):
+            return f"expected an ISO 8601 date-time, got {_json_type(value)}"
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return "expected an ISO 8601 date-time"
+        return None
+    # list of strings
+    if not isinstance(value, list):
+        return f"expected a list of strings, got {_json_type(value)}"
+    limit = definition.max_items if definition.max_items is not None else MAX_LIST_ITEMS
+    if len(value) > limit:
+        return f"has {len(value)} items, more than max_items {limit}"
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            return f"item {index}: expected a string, got {_json_type(item)}"
+        problem = _string_problem(definition, item, f"item {index}")
+        if problem:
+            return problem
+    return None
+
+
+def _range_problem(definition: PropertyDefinition, value: float) -> str | None:
+    if definition.min is not None and value < definition.min:
+        return f"is less than min {_number(definition.min)}"
+    if definition.max is not None and value > definition.max:
+        return f"is greater than max {_number(definition.max)}"
+    return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def definition_for(name: str, custom: dict[str, PropertyDefinition]) -> PropertyDefinition | None:
+    """The definition a property is checked against: a default one, else a custom one; None
+    for an undefined custom property (kept as sent, unchecked)."""
+    return DEFAULT_PROPERTIES.get(name) or custom.get(name)
