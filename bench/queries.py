@@ -68,8 +68,8 @@ def measure(events: int, users: int, samples: int) -> dict[str, float]:
         _, start = day_window(30, zone("UTC"), datetime.now(UTC))
         figures: dict[str, float] = {"query_events": events, "query_load_s": round(load_s, 1)}
         checks: dict[str, Callable[[], object]] = {
-            "sequence": lambda: sql.user_sequence(client, user(), 100, None),
-            "user_daily": lambda: sql.user_daily_counts(client, user(), "Event 3", start, "UTC"),
+            "sequence": lambda: sql.user_sequence(client, [user()], 100, None),
+            "user_daily": lambda: sql.user_daily_counts(client, [user()], "Event 3", start, "UTC"),
             "all_users_daily": lambda: sql.all_users_daily_counts(
                 client, "Event 3", start, "Europe/Paris"
             ),

@@ -32,7 +32,7 @@ def partition_for_key(key: bytes | None, all_partitions: list[int], available: l
     return partition
 
 
-def kafka_producer(settings: Settings) -> AIOKafkaProducer:
+def kafka_producer(settings: Settings, client_id: str = "profilestream") -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
@@ -40,7 +40,7 @@ def kafka_producer(settings: Settings) -> AIOKafkaProducer:
         request_timeout_ms=settings.kafka_request_timeout_ms,
         linger_ms=2,
         max_batch_size=1024 * 1024,
-        client_id="profilestream-ingest",
+        client_id=client_id,
         partitioner=partition_for_key,
     )
 

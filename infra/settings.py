@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     query_port: int = 8001
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     max_page_size: int = 1000
+    # A management write, or a read given `after=<position>`, waits at most this long for the
+    # materializer to apply the write (read-your-writes).
+    applied_wait_s: float = Field(default=5.0, ge=0)
 
     # Materializer
     app_id: str = "profilestream-materializer"

@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from infra.http import install_error_handlers
+from infra.publisher import KafkaPublisher
 from infra.settings import Settings
-from ingest.producer import EventPublisher
 from ingest.routes import router
 
 
-def create_app(settings: Settings, publisher: EventPublisher | None = None) -> FastAPI:
-    publisher = publisher or EventPublisher(settings)
+def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> FastAPI:
+    publisher = publisher or KafkaPublisher(settings, "profilestream-ingest")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from infra.http import ApiError
+from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
 from infra.settings import Settings
 from ingest.auth import authenticate_source, has_basic_auth
 from ingest.limits import parse_json_object, read_body
 from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
-from ingest.producer import BrokerUnavailable, EventPublisher, Record
 from schemas.api import IngestResponse, RejectedEvent
 from schemas.events import EVENT_TYPES, Event, SegmentEvent
 from schemas.messages import EventMessage, FieldError, RejectionMessage
@@ -27,13 +27,13 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_publisher(request: Request) -> EventPublisher:
-    publisher: EventPublisher = request.app.state.publisher
+async def get_publisher(request: Request) -> KafkaPublisher:
+    publisher: KafkaPublisher = request.app.state.publisher
     return publisher
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
+PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
 
 
 def _limits(settings: Settings) -> Limits:
@@ -78,7 +78,7 @@ def rejection_records(
 async def _ingest(
     request: Request,
     settings: Settings,
-    publisher: EventPublisher,
+    publisher: KafkaPublisher,
     event_type: str | None,
 ) -> IngestResponse:
     received_at = datetime.now(UTC)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from infra.http import ApiError, matching_secret
+from infra.publisher import KafkaPublisher
 from infra.settings import Settings
+from query.consistency import BadPosition, parse_position, wait_applied
+from schemas.messages import FieldError
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -28,6 +31,11 @@ async def get_clickhouse(request: Request) -> Any:
     return request.app.state.clickhouse
 
 
+async def get_publisher(request: Request) -> KafkaPublisher:
+    publisher: KafkaPublisher = request.app.state.publisher
+    return publisher
+
+
 async def require_admin(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -44,3 +52,33 @@ async def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 ClickHouseDep = Annotated[Any, Depends(get_clickhouse)]
+PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
+
+
+async def wait_for_write(
+    redis: RedisDep,
+    settings: SettingsDep,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="a write's position (X-Profilestream-Position): answer only once the "
+            "materializer has applied it",
+        ),
+    ] = None,
+) -> None:
+    if after is None:
+        return
+    try:
+        position = parse_position(after)
+    except BadPosition as exc:
+        raise ApiError(400, str(exc), [FieldError(field="after", reason=str(exc))]) from None
+    if not await wait_applied(redis, settings.events_topic, position, settings.applied_wait_s):
+        raise ApiError(
+            503,
+            "the write at this position is not applied yet; retry",
+            headers={"Retry-After": "1"},
+        )
+
+
+AfterDep = Annotated[None, Depends(wait_for_write)]

@@ -36,7 +36,7 @@ def from_ms(value: bytes | str | int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(value))
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -44,7 +44,7 @@ def field_groups(fields: dict[Any, Any]) -> ProfileFields:
     """Split the profile hash into its plain fields ("") and its prefixed families."""
     groups: ProfileFields = {"": {}, **{family: {} for family in FAMILIES}}
     for raw_name, value in fields.items():
-        name = _text(raw_name)
+        name = text(raw_name)
         prefix, sep, rest = name.partition(":")
         family = f"{prefix}:" if sep else ""
         if family in groups:
@@ -77,11 +77,11 @@ def profile_from_fields(user_id: str, groups: ProfileFields) -> Profile:
     ]
     return Profile(
         user_id=user_id,
-        status=_text(summary.get("status", b"active")),
+        status=text(summary.get("status", b"active")),
         identified="known" in summary,
         **{k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in defaults.items()},
         custom=properties,
-        tags=sorted(k for k, v in groups[TAG_PREFIX].items() if _text(v).endswith(":1")),
+        tags=sorted(k for k, v in groups[TAG_PREFIX].items() if text(v).endswith(":1")),
         created_at=min(created) if created else None,
         first_seen=first_seen,
         last_seen=_optional_ms(summary.get("last_seen")),
@@ -116,7 +116,7 @@ async def read_fields(client: aioredis.Redis, user_id: str) -> tuple[str, Profil
     fields = await client.hgetall(profile_keys(user_id).profile)
     merged_into = fields.get(b"merged_into")
     if merged_into is not None:
-        user_id = _text(merged_into)
+        user_id = text(merged_into)
         fields = await client.hgetall(profile_keys(user_id).profile)
     if not fields or b"merged_into" in fields:
         return None

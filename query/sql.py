@@ -21,12 +21,19 @@ SEQUENCE_COLUMNS = (
 
 
 def user_sequence(
-    client: Any, user_id: str, limit: int, before: tuple[datetime, str] | None
+    client: Any,
+    user_ids: list[str],
+    limit: int,
+    before: tuple[datetime, str] | None,
+    event: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    """A user's events, newest first; `before` is the (timestamp, messageId) of the last event
-    of the previous page."""
-    params: dict[str, Any] = {"user": user_id, "limit": limit}
-    where = "user_id = {user:String}"
+    """A user's events (stored under any of `user_ids`), newest first; `before` is the
+    (timestamp, messageId) of the last event of the previous page."""
+    params: dict[str, Any] = {"users": user_ids, "limit": limit}
+    where = "user_id IN {users:Array(String)}"
+    if event is not None:
+        params["event"] = event
+        where += " AND event = {event:String}"
     if before is not None:
         params["ts"], params["mid"] = before
         where += (
@@ -41,11 +48,11 @@ def user_sequence(
 
 
 def user_daily_counts(
-    client: Any, user_id: str, event: str | None, start: datetime, tz: str
+    client: Any, user_ids: list[str], event: str | None, start: datetime, tz: str
 ) -> dict[date, int]:
-    """One user's events per day in `tz`: a range of the primary key."""
-    params: dict[str, Any] = {"user": user_id, "start": start, "tz": tz}
-    where = "user_id = {user:String} AND timestamp >= {start:DateTime64(3, 'UTC')}"
+    """One user's events per day in `tz`: a range of the primary key per stored id."""
+    params: dict[str, Any] = {"users": user_ids, "start": start, "tz": tz}
+    where = "user_id IN {users:Array(String)} AND timestamp >= {start:DateTime64(3, 'UTC')}"
     if event is not None:
         params["event"] = event
         where += " AND event = {event:String}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from infra.http import ApiError
 from query import sql
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
-from query.deps import ClickHouseDep, SettingsDep
+from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep
+from query.profiles import stored_ids
 from schemas.api import DailyCount, EventPage, StoredEvent
 from schemas.messages import FieldError
 
@@ -44,11 +46,22 @@ def _stored_event(row: tuple[object, ...]) -> StoredEvent:
     )
 
 
+async def _stored_ids(redis: RedisDep, user_id: str) -> list[str]:
+    """Every id the user's events are stored under (anonymous ids merged into it too)."""
+    found = await stored_ids(redis, user_id)
+    if found is None:
+        raise ApiError(404, f"no user {user_id!r}")
+    return found[1]
+
+
 @router.get("/users/{user_id}/events", response_model=EventPage)
-def user_events(
+async def user_events(
     user_id: str,
     clickhouse: ClickHouseDep,
+    redis: RedisDep,
     settings: SettingsDep,
+    _after: AfterDep,
+    event: EventName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
 ) -> EventPage:
@@ -57,7 +70,8 @@ def user_events(
         cursor = decode_cursor(before) if before else None
     except BadCursor as exc:
         raise ApiError(400, str(exc), [FieldError(field="before", reason=str(exc))]) from None
-    rows = sql.user_sequence(clickhouse, user_id, limit, cursor)
+    ids = await _stored_ids(redis, user_id)
+    rows = await asyncio.to_thread(sql.user_sequence, clickhouse, ids, limit, cursor, event)
     events = [_stored_event(row) for row in rows]
     next_cursor = None
     if len(events) == limit:
@@ -73,23 +87,29 @@ def _window(days: int, tz: str) -> tuple[list[date], datetime]:
 
 
 @router.get("/users/{user_id}/events/daily", response_model=list[DailyCount])
-def user_daily(
+async def user_daily(
     user_id: str,
     clickhouse: ClickHouseDep,
+    redis: RedisDep,
+    _after: AfterDep,
     event: EventName = None,
     days: Days = 30,
     tz: Tz = "UTC",
 ) -> list[DailyCount]:
     dates, start = _window(days, tz)
-    return zero_filled(dates, sql.user_daily_counts(clickhouse, user_id, event, start, tz))
+    ids = await _stored_ids(redis, user_id)
+    counts = await asyncio.to_thread(sql.user_daily_counts, clickhouse, ids, event, start, tz)
+    return zero_filled(dates, counts)
 
 
 @router.get("/events/daily", response_model=list[DailyCount])
-def all_users_daily(
+async def all_users_daily(
     clickhouse: ClickHouseDep,
+    _after: AfterDep,
     event: EventName = None,
     days: Days = 30,
     tz: Tz = "UTC",
 ) -> list[DailyCount]:
     dates, start = _window(days, tz)
-    return zero_filled(dates, sql.all_users_daily_counts(clickhouse, event, start, tz))
+    counts = await asyncio.to_thread(sql.all_users_daily_counts, clickhouse, event, start, tz)
+    return zero_filled(dates, counts)

@@ -1,20 +1,210 @@
-"""Profiles: GET /v1/users/{user_id}."""
+"""Users: read, list, create, update, delete. Writes are produced to the events topic keyed by
+user, so the materializer applies them in one order with the user's SDK events; they answer
+once the materializer applied them (bounded by PS_APPLIED_WAIT_S; 202 with the position if it
+has not yet)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from infra.http import ApiError
-from query.deps import RedisDep
-from query.profiles import read_profile
-from schemas.profiles import Profile
+from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys
+from infra.publisher import BrokerUnavailable, Position
+from query.consistency import POSITION_HEADER, format_position, wait_applied
+from query.cursor import BadCursor, decode_cursor
+from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep
+from query.management import (
+    UserCreate,
+    UserUpdate,
+    create_command,
+    delete_command,
+    update_command,
+)
+from query.profiles import configs_from_fields, read_fields, read_profile, text
+from query.users_list import list_users
+from schemas.commands import Status, UserCommand
+from schemas.messages import CommandMessage, FieldError
+from schemas.profiles import ConfigAssignment, Profile, UserPage
+from schemas.properties import DEFAULT_PROPERTY_NAMES, PropertyDefinition
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
+# Lua's release is a compare-and-delete: only the reservation this request made is undone.
+RELEASE_IF_OWNER = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+"""
 
-@router.get("/{user_id}", response_model=Profile)
-async def get_user(user_id: str, redis: RedisDep) -> Profile:
+
+async def definitions(redis: RedisDep) -> dict[str, PropertyDefinition]:
+    stored = await redis.hgetall(PROPERTY_DEFINITIONS)
+    return {text(k): PropertyDefinition.model_validate_json(v) for k, v in stored.items()}
+
+
+async def _profile_or_404(redis: RedisDep, user_id: str) -> Profile:
     profile = await read_profile(redis, user_id)
     if profile is None:
         raise ApiError(404, f"no user {user_id!r}")
     return profile
+
+
+@router.get("", response_model=UserPage)
+async def list_or_search(
+    redis: RedisDep,
+    settings: SettingsDep,
+    _after: AfterDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    status: Status | None = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+) -> UserPage:
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except BadCursor as exc:
+        raise ApiError(400, str(exc), [FieldError(field="cursor", reason=str(exc))]) from None
+    return await list_users(
+        redis, q=q, status=status, tag=tag, limit=min(limit, settings.max_page_size), after=after
+    )
+
+
+@router.get("/{user_id}", response_model=Profile)
+async def get_user(user_id: str, redis: RedisDep, _after: AfterDep) -> Profile:
+    return await _profile_or_404(redis, user_id)
+
+
+@router.get("/{user_id}/configs", response_model=list[ConfigAssignment])
+async def get_configs(user_id: str, redis: RedisDep, _after: AfterDep) -> list[ConfigAssignment]:
+    found = await read_fields(redis, user_id)
+    if found is None:
+        raise ApiError(404, f"no user {user_id!r}")
+    return configs_from_fields(found[1])
+
+
+async def _publish(
+    publisher: PublisherDep, settings: SettingsDep, command: UserCommand
+) -> Position:
+    value = CommandMessage(command=command).model_dump_json().encode()
+    try:
+        [position] = await publisher.publish(
+            [(settings.events_topic, command.user_id.encode(), value)]
+        )
+    except BrokerUnavailable as exc:
+        raise ApiError(
+            503, str(exc), headers={"Retry-After": str(settings.retry_after_s)}
+        ) from None
+    return position
+
+
+async def _answer(
+    redis: RedisDep,
+    settings: SettingsDep,
+    position: Position,
+    user_id: str,
+    status_code: int,
+    deleted: bool = False,
+) -> Response:
+    """The profile once the materializer applied the write, or 202 with the position."""
+    headers = {POSITION_HEADER: format_position(position)}
+    applied = await wait_applied(redis, settings.events_topic, position, settings.applied_wait_s)
+    if not applied:
+        body = {"status": "accepted", "user_id": user_id, "position": headers[POSITION_HEADER]}
+        return JSONResponse(body, status_code=202, headers=headers)
+    if deleted:
+        return JSONResponse({"deleted": user_id}, status_code=status_code, headers=headers)
+    profile = await read_profile(redis, user_id)
+    body_json: Any = profile.model_dump(mode="json") if profile else {"user_id": user_id}
+    return JSONResponse(body_json, status_code=status_code, headers=headers)
+
+
+async def _reserve_customer_id(redis: RedisDep, customer_id: str, user_id: str) -> str:
+    """Claim the customer id for the user before producing, so two creates cannot both get
+    it; the reservation is what the materializer's index then holds. Returns the index key."""
+    key = orjson.dumps(customer_id).decode()
+    if not await redis.hsetnx(CUSTOMER_IDS, key, user_id):
+        owner = await redis.hget(CUSTOMER_IDS, key)
+        if owner is not None and text(owner) != user_id:
+            raise ApiError(
+                409,
+                "customer_id already belongs to another user",
+                [FieldError(field="customer_id", reason=f"belongs to user {text(owner)}")],
+            )
+    return key
+
+
+async def _release(redis: RedisDep, key: str, user_id: str) -> None:
+    await redis.eval(RELEASE_IF_OWNER, 1, CUSTOMER_IDS, key, user_id)
+
+
+@router.post("", status_code=201, response_model=Profile)
+async def create_user(
+    body: UserCreate,
+    redis: RedisDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+) -> Response:
+    command, errors = create_command(body, await definitions(redis), datetime.now(UTC))
+    if command is None:
+        raise ApiError(400, "the user breaks property constraints", errors)
+    if await redis.exists(profile_keys(command.user_id).profile):
+        raise ApiError(
+            409,
+            "user_id already exists",
+            [FieldError(field="user_id", reason="a user with this id exists")],
+        )
+    reserved = None
+    if "customer_id" in command.set:
+        reserved = await _reserve_customer_id(redis, command.set["customer_id"], command.user_id)
+    try:
+        position = await _publish(publisher, settings, command)
+    except ApiError:
+        if reserved:
+            await _release(redis, reserved, command.user_id)
+        raise
+    return await _answer(redis, settings, position, command.user_id, 201)
+
+
+@router.patch("/{user_id}", response_model=Profile)
+async def update_user(
+    user_id: str,
+    body: UserUpdate,
+    redis: RedisDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+) -> Response:
+    profile = await _profile_or_404(redis, user_id)
+    current = {name: getattr(profile, name) for name in DEFAULT_PROPERTY_NAMES}
+    command, errors = update_command(
+        profile.user_id, body, current, await definitions(redis), datetime.now(UTC)
+    )
+    if command is None:
+        raise ApiError(400, "the update breaks property constraints", errors)
+    reserved = None
+    new_customer_id = command.set.get("customer_id")
+    if new_customer_id is not None and new_customer_id != profile.customer_id:
+        reserved = await _reserve_customer_id(redis, new_customer_id, profile.user_id)
+    try:
+        position = await _publish(publisher, settings, command)
+    except ApiError:
+        if reserved:
+            await _release(redis, reserved, profile.user_id)
+        raise
+    return await _answer(redis, settings, position, profile.user_id, 200)
+
+
+@router.delete("/{user_id}")
+async def delete_user(
+    user_id: str, redis: RedisDep, settings: SettingsDep, publisher: PublisherDep
+) -> Response:
+    """A data deletion request: the profile and every stored event of the user (including
+    those sent under anonymous ids merged into it)."""
+    profile = await _profile_or_404(redis, user_id)
+    position = await _publish(
+        publisher, settings, delete_command(profile.user_id, datetime.now(UTC))
+    )
+    return await _answer(redis, settings, position, profile.user_id, 200, deleted=True)

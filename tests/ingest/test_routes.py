@@ -8,24 +8,25 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
+from infra.publisher import BrokerUnavailable, KafkaPublisher, Position, Record
 from infra.settings import Settings
 from ingest.app import create_app
-from ingest.producer import BrokerUnavailable, EventPublisher, Record
 from schemas.messages import EventMessage, RejectionMessage
 
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
 
 
-class FakePublisher(EventPublisher):
+class FakePublisher(KafkaPublisher):
     def __init__(self, fail: bool = False) -> None:
         super().__init__(SETTINGS)
         self.records: list[Record] = []
         self.fail = fail
 
-    async def publish(self, records: Sequence[Record]) -> None:
+    async def publish(self, records: Sequence[Record]) -> list[Position]:
         if self.fail:
             raise BrokerUnavailable("the broker did not acknowledge: KafkaTimeoutError")
         self.records.extend(records)
+        return [Position(0, len(self.records) - len(records) + i) for i in range(len(records))]
 
 
 def client(publisher: FakePublisher) -> httpx.AsyncClient:

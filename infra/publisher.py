@@ -1,11 +1,13 @@
-"""Producing to Kafka: every record is acknowledged by the broker (acks=all) before the request
-is answered, or the whole request fails with `BrokerUnavailable`."""
+"""Producing to Kafka, for ingest (events) and the query service (management commands): every
+record is acknowledged by the broker (acks=all) before the request is answered, or the whole
+request fails with `BrokerUnavailable`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
@@ -17,16 +19,25 @@ log = logging.getLogger(__name__)
 Record = tuple[str, bytes, bytes]  # topic, key, value
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where the broker stored a record: reads can wait until the materializer passed it."""
+
+    partition: int
+    offset: int
+
+
 class BrokerUnavailable(Exception):
     pass
 
 
-class EventPublisher:
+class KafkaPublisher:
     """Owns one aiokafka producer, started lazily so ingest comes up (and answers 503) while
     the broker is down."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client_id: str = "profilestream") -> None:
         self._settings = settings
+        self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._start_lock = asyncio.Lock()
 
@@ -35,7 +46,7 @@ class EventPublisher:
             return self._producer
         async with self._start_lock:
             if self._producer is None:
-                producer = kafka_producer(self._settings)
+                producer = kafka_producer(self._settings, self._client_id)
                 try:
                     await producer.start()
                 except Exception as exc:
@@ -46,10 +57,10 @@ class EventPublisher:
                 self._producer = producer
             return self._producer
 
-    async def publish(self, records: Sequence[Record]) -> None:
+    async def publish(self, records: Sequence[Record]) -> list[Position]:
         """Return once the broker acknowledged every record; raise BrokerUnavailable otherwise."""
         if not records:
-            return
+            return []
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
                 producer = await self._ready_producer()
@@ -57,7 +68,8 @@ class EventPublisher:
                     await producer.send(topic, value=value, key=key)
                     for topic, key, value in records
                 ]
-                await asyncio.gather(*futures)
+                stored = await asyncio.gather(*futures)
+                return [Position(m.partition, m.offset) for m in stored]
         except BrokerUnavailable:
             raise
         except Exception as exc:  # KafkaError, TimeoutError: either way not acknowledged
