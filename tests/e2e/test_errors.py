@@ -103,9 +103,13 @@ def test_query_errors(running_stack: RunningStack, query: httpx.Client) -> None:
     assert_error(query.get("/v1/events/daily", params={"tz": "Mars/Olympus"}), 400, "tz")
     assert_error(query.get("/v1/users/u/events", params={"before": "garbage"}), 400, "before")
     assert_error(query.get("/v1/users/u/events", params={"limit": 0}), 400, "limit")
-    # Zero-filled and exactly `days` rows even for a user with no events.
-    empty = query.get("/v1/users/nobody/events/daily", params={"days": 30}).json()
-    assert len(empty) == 30 and all(r["count"] == 0 for r in empty)
+    # A user with no profile (never seen, or deleted) has no events to read.
+    assert_error(query.get("/v1/users/nobody/events/daily", params={"days": 30}), 404)
+    assert_error(query.get("/v1/users/nobody/events"), 404)
+    assert_error(query.get("/v1/users/nobody/configs"), 404)
+    # The days are zero-filled: exactly `days` rows.
+    everyone = query.get("/v1/events/daily", params={"days": 30, "event": "never-sent"}).json()
+    assert len(everyone) == 30 and all(r["count"] == 0 for r in everyone)
 
 
 def test_poison_message_goes_to_dead_letter_and_worker_continues(

@@ -94,7 +94,7 @@ def test_make_up_serves_stops_on_ctrl_c_and_keeps_data(tmp_path: Path) -> None:
         )
         assert wait_for_banner_again
         profile = httpx.get(f"{query_url}/v1/users/kept", headers=headers).json()
-        assert profile["properties"] == {"plan": "pro"}
+        assert profile["custom"] == {"plan": "pro"}
         events = httpx.get(f"{query_url}/v1/users/kept/events", headers=headers).json()
         assert [e["name"] for e in events["events"]] == ["$identify"]
     finally:
