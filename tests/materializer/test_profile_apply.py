@@ -19,7 +19,7 @@ from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
-from query.profiles import read_fields, configs_from_fields, read_profile, stored_ids
+from query.profiles import configs_from_fields, read_fields, read_profile, stored_ids
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.messages import CommandMessage, DeadLetterMessage, EventMessage
@@ -212,8 +212,13 @@ async def test_identify_merges_the_anonymous_profile_and_keeps_every_event_once(
             event(None, 1, anonymous_id=anon),
             event(None, 2, anonymous_id=anon, event="Viewed"),
             identify(None, 3, {"plan": "free", "referrer": "ads"}, anonymous_id=anon),
-            event(None, 3.5, anonymous_id=anon, event="$config_served",
-                  properties={"config": "onboarding", "variation": "short"}),
+            event(
+                None,
+                3.5,
+                anonymous_id=anon,
+                event="$config_served",
+                properties={"config": "onboarding", "variation": "short"},
+            ),
         ]
     )
     await processor.process([identify(ada, 4, {"plan": "pro"})])  # known user, own events
@@ -257,8 +262,14 @@ async def test_commands_and_events_are_ordered_by_time_with_tags_and_status(
     ada = uid()
     await processor.process(
         [
-            command("create", ada, 10, set={"customer_id": f"C-{ada}", "first_name": "Ada"},
-                    tags_add=["vip", "beta"], status="active"),
+            command(
+                "create",
+                ada,
+                10,
+                set={"customer_id": f"C-{ada}", "first_name": "Ada"},
+                tags_add=["vip", "beta"],
+                status="active",
+            ),
             identify(ada, 5, {"first_name": "Old"}),  # an older SDK write arrives later
             command("update", ada, 11, tags_remove=["beta"], status="disabled"),
             command("update", ada, 9, tags_add=["beta"], status="active"),  # older: void
