@@ -164,10 +164,9 @@ class BatchProcessor:
         if plan.rows:
             await self._profiles.mark_in_flight(plan)
             await self._events.insert(plan.rows)
-        for user, ids in plan.deleted.items():
-            # A deletion request: the user's events go before the profile (the batch ends at
-            # the delete, so no later event of the user is in these rows).
-            await self._events.delete_users(sorted(ids | await self._profiles.merged_ids(user)))
+        for user in plan.deleted:
+            # A deletion request (alone in its batch): the events go before the profile.
+            await self._events.delete_users(sorted({user} | await self._profiles.merged_ids(user)))
         await self._profiles.apply(plan)
         return len(plan.rows)
 

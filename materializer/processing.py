@@ -169,13 +169,16 @@ def is_delete(item: Consumed) -> bool:
 
 
 def split_at_deletes(consumed: Sequence[Consumed]) -> list[list[Consumed]]:
-    """Segments that each end at most with one delete command: a delete removes the user's
-    rows from ClickHouse, so it must run after the rows before it and before the rows after."""
+    """Segments written one after the other, each delete command alone in its own: a delete
+    removes the user's rows from ClickHouse, so it must run after the rows before it and
+    before the rows after it, and once the merges before it are applied (its ids come from
+    the profile in Redis, never from merges that may yet be refused)."""
     segments: list[list[Consumed]] = [[]]
     for item in consumed:
-        segments[-1].append(item)
         if is_delete(item):
-            segments.append([])
+            segments += [[item], []]
+        else:
+            segments[-1].append(item)
     return [s for s in segments if s]
 
 
@@ -203,8 +206,8 @@ class BatchPlan:
     in_flight: dict[PartitionKey, OffsetRange] = field(default_factory=dict)
     # None: no mark left; a range: a previous, longer attempt's offsets not replayed yet
     in_flight_after: dict[PartitionKey, OffsetRange | None] = field(default_factory=dict)
-    # users deleted by this batch -> every id their events are stored under
-    deleted: dict[str, set[str]] = field(default_factory=dict)
+    # users deleted by this batch (their merged anonymous ids are read from Redis)
+    deleted: list[str] = field(default_factory=list)
 
 
 def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
@@ -265,9 +268,7 @@ def plan_batch(
         if isinstance(item.event, Event) and message_id not in already_stored:
             plan.rows.append(event_row(item.event, item.meta))
         if change.get("cmd") == "delete":
-            # ids merged in by this batch are not in Redis yet: delete their events too
-            merged = {c["mg"] for c in plan.changes_by_user.get(user, ()) if "mg" in c}
-            plan.deleted[user] = {user, *merged}
+            plan.deleted.append(user)
         plan.changes_by_user.setdefault(user, []).append(change)
     return plan
 

@@ -16,6 +16,7 @@ a rejection recorded on the profile instead of an operation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,10 @@ def _set(name: str, value: Any, once: bool, where: str, defs: Definitions, out: 
     if not _writable(name, where, out):
         return
     if value is None:
-        _unset(name, where, defs, out)
+        if once:
+            out.reject(where, "set_once needs a value (null would unset)")
+        else:
+            _unset(name, where, defs, out)
         return
     definition = definition_for(name, dict(defs))
     if definition is not None:
@@ -90,8 +94,8 @@ def _unset(name: str, where: str, defs: Definitions, out: ProfileOps) -> None:
 def _increment(name: str, delta: Any, where: str, defs: Definitions, out: ProfileOps) -> None:
     if not _writable(name, where, out):
         return
-    if isinstance(delta, bool) or not isinstance(delta, int | float):
-        out.reject(where, "an increment must be a number")
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
+        out.reject(where, "an increment must be a finite number")
         return
     definition = definition_for(name, dict(defs))
     op: Op = {"o": "i", "k": name, "d": delta}

@@ -116,7 +116,7 @@ def create_command(
             )
         )
     for name, definition in definitions.items():
-        if definition.required and body.custom.get(name) is None:
+        if definition.required and name not in body.custom:
             errors.append(FieldError(field=f"custom.{name}", reason="is required"))
     if errors:
         return None, errors

@@ -43,7 +43,10 @@ SEGMENT_TRAIT_ALIASES: dict[str, str] = {
     "lastName": "last_name",
 }
 
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What orjson (and so every message) can carry.
+INTEGER_RANGE = (-(2**63), 2**64 - 1)
 MAX_PATTERN_LENGTH = 200
 MAX_STRING_LENGTH = 4096
 MAX_LIST_ITEMS = 1000
@@ -57,8 +60,8 @@ class PropertyDefinition(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     type: PropertyType
     required: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False)
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=1)
     pattern: str | None = Field(default=None, min_length=1, max_length=MAX_PATTERN_LENGTH)
@@ -68,7 +71,7 @@ class PropertyDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PropertyDefinition:
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(
                 "name: a letter, then letters, digits, '_', '.' or '-' (at most 64 characters)"
             )
@@ -161,12 +164,16 @@ def value_problem(definition: PropertyDefinition, value: Any) -> str | None:
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected an integer, got {_json_type(value)}"
+        if not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+            return "is outside the 64-bit integer range"
         return _range_problem(definition, value)
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {_json_type(value)}"
         if value != value or value in (float("inf"), float("-inf")):
             return "expected a finite number"
+        if isinstance(value, int) and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+            return "is outside the 64-bit integer range"
         return _range_problem(definition, value)
     if kind == "boolean":
         return None if isinstance(value, bool) else f"expected a boolean, got {_json_type(value)}"
@@ -177,7 +184,7 @@ def value_problem(definition: PropertyDefinition, value: Any) -> str | None:
             date.fromisoformat(value)
         except ValueError:
             return "expected a date (YYYY-MM-DD)"
-        return None if len(value) == 10 else "expected a date (YYYY-MM-DD)"
+        return None if DATE_PATTERN.fullmatch(value) else "expected a date (YYYY-MM-DD)"
     if kind == "datetime":
         if not isinstance(value, str):
             return f"expected an ISO 8601 date-time, got {_json_type(value)}"

@@ -316,3 +316,29 @@ async def test_delete_removes_the_profile_and_every_stored_event_including_merge
     assert await read_profile(redis, ada) is None
     assert stored_count(chdb_client, [ada, anon]) == 0
     assert await redis.zscore(USERS_INDEX, ada) is None
+
+
+async def test_delete_in_the_merging_batch_takes_only_ids_the_merge_really_took(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    ada, bob, bobs_anon, adas_anon = uid(), uid(), uid("anon"), uid("anon")
+    await processor.process(
+        [
+            event(None, 1, anonymous_id=bobs_anon),
+            identify(bob, 2, {}, anonymous_id=bobs_anon),
+            event(None, 3, anonymous_id=adas_anon),
+        ]
+    )
+    # in one batch: ada claims bob's anonymous id (refused) and her own (merged), then goes
+    await processor.process(
+        [
+            identify(ada, 4, {}, anonymous_id=bobs_anon),
+            identify(ada, 5, {}, anonymous_id=adas_anon),
+            command("delete", ada, 6),
+        ]
+    )
+    assert await read_profile(redis, ada) is None
+    assert stored_count(chdb_client, [ada, adas_anon]) == 0
+    bob_profile = await profile_of(redis, bob)
+    assert bob_profile.anonymous_ids == [bobs_anon] and bob_profile.event_count == 2
+    assert stored_count(chdb_client, [bob, bobs_anon]) == 2
