@@ -271,6 +271,10 @@ local function merge(ctx, c, anon)
   redis.call('HSET', ap, 'merged_into', ctx.user)
   redis.call('ZREM', USERS, anon)
   redis.call('HSET', p, 'a:' .. anon, c.ts)
+  local anon_last = tonumber(a.last_seen)
+  if anon_last and not (ctx.activity and ctx.activity >= anon_last) then
+    ctx.activity = anon_last
+  end
 end
 
 -- A data deletion request: the profile, the anonymous profiles merged into it, and their
@@ -306,6 +310,8 @@ local function apply_change(ctx, c)
   local ts = tonumber(c.ts)
   if c.cmd == 'delete' then
     delete_user(ctx)
+    ctx.activity = nil
+    ctx.deleted = true
     return
   end
   if c.cmd == 'update' and redis.call('EXISTS', p) == 0 then return end -- deleted meanwhile
@@ -315,7 +321,10 @@ local function apply_change(ctx, c)
     redis.call('HSETNX', p, 'known', '1')
   end
   if c.n then apply_event(ctx, c, ts) end
-  if c.k then redis.call('HSETNX', p, 'known', '1') end
+  if c.k and not ctx.known then
+    redis.call('HSETNX', p, 'known', '1')
+    ctx.known = true
+  end
   if c.mg then merge(ctx, c, c.mg) end
   if c.ops then
     for _, op in ipairs(c.ops) do apply_op(ctx, c, ts, op) end
@@ -332,30 +341,28 @@ local function apply_change(ctx, c)
   end
   if c.cfg then serve_config(ctx, c, c.cfg[1], c.cfg[2]) end
   if c.x then record_rejections(p, c, c.x) end
+  if (c.n or c.cmd == 'create') and not (ctx.activity and ctx.activity >= ts) then
+    ctx.activity = ts
+  end
 end
 
+-- The users list orders by last activity (the newest event or API creation): scores only rise.
 local touched = {}
 for u, entry in ipairs(batch) do
   local user, changes = entry[1], entry[2]
   local profile, seen = KEYS[2 * u - 1], KEYS[2 * u]
+  -- an anonymous id merged into a user: its events apply to that user's profile (a merge
+  -- later in this script folds what was applied here before it)
+  local target = redis.call('HGET', profile, 'merged_into') or user
+  local ctx = touched[target] or {user = target, profile = pkey(target), seen = skey(target)}
+  touched[target] = ctx
   for _, c in ipairs(changes) do
-    if redis.call('SADD', seen, c.m) == 1 then
-      -- an anonymous id merged into a user: its events apply to that user's profile
-      local target = redis.call('HGET', profile, 'merged_into') or user
-      apply_change({user = target, profile = pkey(target), seen = skey(target)}, c)
-      touched[target] = true
-    end
+    if redis.call('SADD', seen, c.m) == 1 then apply_change(ctx, c) end
   end
 end
-
--- The users list orders by last activity: the last event, or the creation by the API.
-for user in pairs(touched) do
-  local f = redis.call('HMGET', pkey(user), 'last_seen', 'created_at', 'merged_into')
-  local last, created = tonumber(f[1]), tonumber(f[2])
-  if f[3] or not (last or created) then
-    redis.call('ZREM', USERS, user)
-  else
-    redis.call('ZADD', USERS, math.max(last or created, created or last), user)
+for user, ctx in pairs(touched) do
+  if ctx.activity and redis.call('HEXISTS', ctx.profile, 'merged_into') == 0 then
+    redis.call('ZADD', USERS, 'GT', ctx.activity, user)
   end
 end
 return 1
