@@ -134,6 +134,13 @@ DEFAULT_PROPERTIES: dict[str, PropertyDefinition] = {
 }
 
 
+# The built-in patterns, said in words (a custom pattern is quoted as written).
+PATTERN_REASONS = {
+    ("email", DEFAULT_PROPERTIES["email"].pattern): "is not an email address",
+    ("phone", DEFAULT_PROPERTIES["phone"].pattern): "is not a phone number (digits, +, spaces)",
+}
+
+
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -147,7 +154,8 @@ def _string_problem(definition: PropertyDefinition, value: str, what: str) -> st
     if definition.max_length is not None and len(value) > definition.max_length:
         return f"{what} is longer than max_length {definition.max_length}"
     if definition.pattern is not None and not _compiled(definition.pattern).fullmatch(value):
-        return f"{what} does not match pattern {definition.pattern!r}"
+        worded = PATTERN_REASONS.get((definition.name, definition.pattern))
+        return worded or f"{what} does not match pattern {definition.pattern!r}"
     if definition.allowed_values is not None and value not in definition.allowed_values:
         return f"{what} is not one of {definition.allowed_values}"
     return None
