@@ -3,6 +3,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: venv up test test-fast lint bench clean
 
@@ -18,8 +19,15 @@ venv: $(STAMP)
 up: $(STAMP)
 	$(BIN)/python -m infra up
 
-## Unit, integration and end-to-end tests (the e2e ones start their own embedded stacks).
-test: $(STAMP)
+## Debian's Chromium, which the dashboard's browser tests drive (Playwright's own browser
+## download does not work without internet).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1; }
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+## Unit, integration, end-to-end and browser tests (the e2e ones start their own stacks).
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 ## Unit tests only (no services).

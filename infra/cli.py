@@ -26,6 +26,7 @@ def banner(settings: Settings) -> str:
 Profilestream is up (embedded: Tansu, Valkey, chDB; data in {settings.data_dir.resolve()})
   ingest  {ingest}   write key: {write_key}
   query   {query}   admin token: {token}
+  dashboard  {query}/dashboard/   (sign in with the admin token)
   logs    {(settings.data_dir / "logs").resolve()}
 
   curl -u {write_key}: {ingest}/v1/track -H 'Content-Type: application/json' \\

@@ -114,14 +114,21 @@ def _default(name: str, type_: PropertyType = "string", **constraints: Any) -> P
 DEFAULT_PROPERTIES: dict[str, PropertyDefinition] = {
     d.name: d
     for d in (
-        _default("customer_id", max_length=255, description="your id for this person"),
+        _default(
+            "customer_id", max_length=255, description="your id for this person (identity property)"
+        ),
         _default(
             "email",
             max_length=254,
             pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+",
-            description="identity property",
+            description="an email address (identity property)",
         ),
-        _default("phone", max_length=32, pattern=r"\+?[0-9 ().\-]{3,32}", description="identity"),
+        _default(
+            "phone",
+            max_length=32,
+            pattern=r"\+?[0-9 ().\-]{3,32}",
+            description="digits, +, spaces (identity property)",
+        ),
         _default("first_name", max_length=255),
         _default("last_name", max_length=255),
         _default("gender", max_length=64),

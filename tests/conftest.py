@@ -149,3 +149,12 @@ def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     client = clickhouse_client(Settings.from_environment({"PS_CLICKHOUSE_DSN": f"chdb://{path}"}))
     ensure_schema(client)
     return client
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell a failed test (the
+    browser tests save screenshots then)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)

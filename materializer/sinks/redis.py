@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -54,7 +54,7 @@ SCRIPT_NAMES = {
 
 def load_apply_script() -> str:
     """apply_changes.lua with the shared key names filled in."""
-    text = (resources.files("materializer.sinks") / "apply_changes.lua").read_text()
+    text = (Path(__file__).parent / "apply_changes.lua").read_text()
     for name, value in SCRIPT_NAMES.items():
         text = text.replace("${" + name + "}", value)
     assert "${" not in text, "apply_changes.lua names a key this module does not fill in"

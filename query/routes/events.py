@@ -7,18 +7,18 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from infra.http import ApiError
 from query import sql
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
-from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep
+from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
 from query.profiles import stored_ids
 from schemas.api import DailyCount, EventPage, StoredEvent
 from schemas.messages import FieldError
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_admin)])
 
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="how many days, ending today")]
 Tz = Annotated[str, Query(max_length=64, description="IANA time zone of the days")]

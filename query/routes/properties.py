@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.http import ApiError
 from infra.profile_keys import PROPERTY_DEFINITIONS
-from query.deps import RedisDep
+from query.deps import RedisDep, require_admin
 from schemas.messages import FieldError
 from schemas.properties import DEFAULT_PROPERTIES, SYSTEM_FIELDS, PropertyDefinition
 
-router = APIRouter(prefix="/v1/properties", tags=["properties"])
+router = APIRouter(
+    prefix="/v1/properties", tags=["properties"], dependencies=[Depends(require_admin)]
+)
 
 MAX_DEFINITIONS = 500
 

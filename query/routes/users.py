@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from infra.http import ApiError
@@ -17,7 +17,7 @@ from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys
 from infra.publisher import BrokerUnavailable, Position
 from query.consistency import POSITION_HEADER, format_position, wait_applied
 from query.cursor import BadCursor, decode_cursor
-from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep
+from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep, require_admin
 from query.management import (
     UserCreate,
     UserUpdate,
@@ -32,7 +32,7 @@ from schemas.messages import CommandMessage, FieldError
 from schemas.profiles import ConfigAssignment, Profile, UserPage
 from schemas.properties import DEFAULT_PROPERTY_NAMES, PropertyDefinition
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_admin)])
 
 # Lua's release is a compare-and-delete: only the reservation this request made is undone.
 RELEASE_IF_OWNER = """

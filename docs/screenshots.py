@@ -1,0 +1,137 @@
+"""Takes the README's dashboard screenshots: starts an embedded stack in a temporary directory,
+seeds a few users and events, and saves docs/users.png and docs/events.png.
+
+    .venv/bin/python docs/screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infra.embedded import EmbeddedStack, free_port  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+
+TOKEN = "screenshot-token"  # noqa: S105 - a throwaway stack's token
+WRITE_KEY = "screenshot-key"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PEOPLE = [
+    ("ada", "C-1001", "Ada", "Lovelace", ["vip", "beta"]),
+    ("grace", "C-1002", "Grace", "Hopper", ["beta"]),
+    ("alan", "C-1003", "Alan", "Turing", []),
+    ("katherine", "C-1004", "Katherine", "Johnson", ["vip"]),
+    ("edsger", "C-1005", "Edsger", "Dijkstra", []),
+]
+
+
+def seed(ingest: httpx.Client, query: httpx.Client) -> None:
+    query.post(
+        "/v1/properties",
+        json={"name": "plan", "type": "enum", "allowed_values": ["free", "pro", "team"]},
+    )
+    for user, customer, first, last, tags in PEOPLE:
+        query.post(
+            "/v1/users",
+            json={
+                "user_id": user,
+                "customer_id": customer,
+                "email": f"{user}@example.com",
+                "first_name": first,
+                "last_name": last,
+                "tags": tags,
+                "custom": {"plan": "pro"},
+            },
+        ).raise_for_status()
+    query.patch("/v1/users/alan", json={"status": "disabled"}).raise_for_status()
+    now = datetime.now(UTC)
+    batch = []
+    for day in range(14):
+        for n in range((day * 7) % 5 + 1):
+            moment = now - timedelta(days=day, minutes=n * 37)
+            batch.append(
+                {
+                    "type": "track",
+                    "userId": "ada",
+                    "event": "Song Played",
+                    "properties": {"song": f"track-{day}-{n}"},
+                    "timestamp": moment.isoformat(),
+                }
+            )
+    batch.append(
+        {
+            "type": "track",
+            "userId": "ada",
+            "event": "$config_served",
+            "properties": {"config": "checkout", "variation": "one-page"},
+            "timestamp": now.isoformat(),
+        }
+    )
+    ingest.post("/v1/batch", json={"batch": batch}).raise_for_status()
+    time.sleep(2)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "PS_DATA_DIR": tmp,
+            "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+            "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "PS_INGEST_PORT": str(free_port()),
+            "PS_QUERY_PORT": str(free_port()),
+            "PS_WRITE_KEYS": WRITE_KEY,
+            "PS_ADMIN_TOKEN": TOKEN,
+        }
+        settings = Settings.from_environment(env)
+        stack = EmbeddedStack(settings, env={**os.environ, **env})
+        stack.start()
+        try:
+            base = f"http://127.0.0.1:{settings.query_port}"
+            with (
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{settings.ingest_port}", auth=(WRITE_KEY, "")
+                ) as ingest,
+                httpx.Client(
+                    base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+                ) as query,
+            ):
+                seed(ingest, query)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"{base}/")
+                page.get_by_label("Admin token").fill(TOKEN)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("table", name="Users").wait_for()
+                page.screenshot(path=str(ROOT / "docs" / "users.png"))
+                page.goto(f"{base}/dashboard/#/users/ada/events")
+                page.get_by_role("table", name="Events").wait_for()
+                page.get_by_label("Event", exact=True).select_option("Song Played")
+                page.get_by_text("in the last 30 days").wait_for()
+                page.screenshot(path=str(ROOT / "docs" / "events.png"))
+                browser.close()
+        finally:
+            stack.stop()
+    print("wrote docs/users.png and docs/events.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

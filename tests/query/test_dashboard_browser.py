@@ -1,0 +1,218 @@
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) against the real
+embedded stack: sign in, properties, create with a constraint error, events and the chart,
+status and tags, configs, delete with confirmation. On failure every open page is saved as a
+screenshot under test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ADMIN_TOKEN, RunningStack, eventually
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As root and on a closed network: no sandbox, and no background calls to Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is not installed: `make test` installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Browser pages by name; all of them are screenshotted if the test fails."""
+    opened: dict[str, Any] = {}
+    contexts: list[Any] = []
+
+    def open_page(name: str, width: int = 1280, height: int = 800) -> Any:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.errors = errors
+        opened[name] = page
+        return page
+
+    registry: dict[str, Any] = {"open": open_page, "opened": opened}
+    yield registry
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for name, page in opened.items():
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{name}.png"), full_page=True)
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Users").wait_for()
+
+
+def test_sign_in_refuses_a_wrong_token(running_stack: RunningStack, pages: dict[str, Any]) -> None:
+    page = pages["open"]("signin")
+    page.goto(f"{running_stack.query_url}/dashboard/")
+    page.get_by_label("Admin token").fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").filter(has_text="not valid").wait_for()
+    sign_in(page, running_stack.query_url)
+    assert page.get_by_role("button", name="Create user").is_visible()
+
+
+def test_an_operator_manages_a_user_end_to_end(
+    running_stack: RunningStack,
+    ingest: httpx.Client,
+    query: httpx.Client,
+    pages: dict[str, Any],
+) -> None:
+    base = running_stack.query_url
+    suffix = uuid.uuid4().hex[:6]
+    plan = f"plan_{suffix}"
+    page = pages["open"]("desktop")
+    sign_in(page, base)
+
+    # a custom property, defined in the properties page
+    page.get_by_role("link", name="Properties").click()
+    page.get_by_role("button", name="Add property").click()
+    page.get_by_label("Name").fill(plan)
+    page.get_by_label("Type").select_option("enum")
+    page.get_by_label("Allowed values").fill("free, pro")
+    page.get_by_role("button", name="Add property").click()
+    page.get_by_role("table", name="Custom properties").get_by_text(plan).wait_for()
+
+    # create: the server's field errors appear next to the fields
+    page.get_by_role("link", name="Users").click()
+    page.get_by_role("button", name="Create user").click()
+    page.get_by_label("Email *").fill("not-an-email")
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_label(plan).select_option("pro")
+    page.get_by_role("button", name="Create user").last.click()
+    email_field = page.locator('.field[data-field="email"]')
+    email_field.locator(".error").filter(has_text="is not an email address").wait_for()
+    customer = f"C-{suffix}"
+    page.get_by_label("Email *").fill(f"ada-{suffix}@example.com")
+    page.get_by_label("Customer ID *").fill(customer)
+    page.get_by_label("User ID").fill(f"ada-{suffix}")
+    page.get_by_label("Tags").fill("vip")
+    page.get_by_role("button", name="Create user").last.click()
+    page.get_by_role("heading", name=re.compile("^Ada")).wait_for()
+    user = f"ada-{suffix}"
+    assert page.url.endswith(f"#/users/{user}")
+    overview = page.locator("main")
+    assert overview.get_by_text(customer).is_visible()
+
+    # events sent through ingest show in the Events tab and in the chart
+    for n in range(3):
+        ingest.post(
+            "/v1/track", json={"userId": user, "event": "Song Played", "properties": {"n": n}}
+        ).raise_for_status()
+    ingest.post(
+        "/v1/track",
+        json={
+            "userId": user,
+            "event": "$config_served",
+            "properties": {"config": "checkout", "variation": "B"},
+        },
+    ).raise_for_status()
+    eventually(
+        lambda: query.get(f"/v1/users/{user}").json()["event_count"] == 4 or None, timeout=20
+    )
+    page.get_by_role("link", name="Events").click()
+    events = page.get_by_role("table", name="Events")
+    expect(events.locator("tbody tr")).to_have_count(4)
+    page.get_by_label("Event", exact=True).select_option("Song Played")
+    page.get_by_text("3 events (Song Played) in the last 30 days").wait_for()
+    bars = page.locator("svg.chart rect.bar")
+    assert bars.count() == 30
+    assert bars.last.get_attribute("data-count") == "3"
+    page.get_by_label("Period").select_option("7")
+    page.get_by_text("3 events (Song Played) in the last 7 days").wait_for()
+    page.get_by_label("Filter by event name").fill("$config_served")
+    page.get_by_role("button", name="Filter").click()
+    expect(events.locator("tbody tr")).to_have_count(1)
+    assert events.locator("tbody tr td").nth(1).inner_text() == "$config_served"
+
+    # configs tab
+    page.get_by_role("link", name="Configs").click()
+    configs = page.get_by_role("table", name="Configs")
+    configs.wait_for()
+    assert (
+        configs.get_by_text("checkout").is_visible() and configs.get_by_text("B").first.is_visible()
+    )
+
+    # status and tags
+    page.get_by_role("button", name="Disable").click()
+    page.get_by_role("button", name="Activate").wait_for()
+    assert page.locator("h1 .badge").inner_text() == "disabled"
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_role("button", name="Remove tag vip").click()
+    page.get_by_label("Add a tag").fill("beta")
+    page.get_by_role("button", name="Add tag").click()
+    page.get_by_label("Last name").fill("Lovelace")
+    page.get_by_role("button", name="Save changes").click()
+    page.get_by_text("Changes saved.").wait_for()
+    profile = query.get(f"/v1/users/{user}").json()
+    assert profile["tags"] == ["beta"] and profile["last_name"] == "Lovelace"
+    assert profile["status"] == "disabled" and profile["custom"] == {plan: "pro"}
+
+    # the users list finds it by status and tag
+    page.goto(f"{base}/dashboard/#/users?status=disabled&tag=beta")
+    page.get_by_role("table", name="Users").get_by_role("link", name=user).wait_for()
+
+    # delete, with a confirmation whose "Yes" deletes
+    page.get_by_role("link", name=user).click()
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    assert query.get(f"/v1/users/{user}").status_code == 200
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Yes, delete").click()
+    page.get_by_text("Deleted Ada Lovelace.").wait_for()
+    assert query.get(f"/v1/users/{user}").status_code == 404
+    assert page.errors == []
+
+
+def test_phone_width_users_list_and_empty_states(
+    running_stack: RunningStack, pages: dict[str, Any]
+) -> None:
+    page = pages["open"]("phone", width=390, height=844)
+    sign_in(page, running_stack.query_url)
+    page.goto(f"{running_stack.query_url}/dashboard/#/users?q=nobody-{uuid.uuid4().hex}")
+    page.get_by_text("No users match these filters.").wait_for()
+    # nothing overflows the phone's width
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    page.goto(f"{running_stack.query_url}/dashboard/#/users/nobody-{uuid.uuid4().hex}")
+    page.get_by_text("No such user").wait_for()
