@@ -4,6 +4,7 @@ prefixed `PS_`; nothing else in the code base reads the environment."""
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
     max_future_skew_s: int = 24 * 3600
     publish_timeout_s: float = 10.0
     retry_after_s: int = 5
+    # Per-source token bucket counted in events, held by each ingest process (N replicas allow N
+    # times the rate). 0 turns it off, the default, so embedded mode is unlimited. The upper bound
+    # only keeps the derived burst a sane integer.
+    ingest_rate_limit_events_per_s: float = Field(default=0.0, ge=0, le=1e9, allow_inf_nan=False)
+    # Bucket size in events; 0 means twice the rate (at least 1).
+    ingest_rate_limit_burst: int = Field(default=0, ge=0)
 
     # Query
     query_host: str = "127.0.0.1"
@@ -104,6 +111,10 @@ class Settings(BaseSettings):
             )
         if not self.write_key_map():
             raise ValueError("PS_WRITE_KEYS names no write key")
+        rate = self.ingest_rate_limit_events_per_s
+        if rate > 0 and self.ingest_rate_limit_burst == 0:
+            # Two seconds' worth: room for a client's flush without loosening the long-run rate.
+            self.ingest_rate_limit_burst = max(1, math.ceil(2 * rate))
         if self.serve_query_in_materializer is None:
             self.serve_query_in_materializer = self.clickhouse_dsn.startswith("chdb://")
         dev_secrets = (

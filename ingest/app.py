@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from infra.http import install_error_handlers
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
+from ingest.ratelimit import rate_limiter_for
 from ingest.routes import router
 
 
@@ -31,6 +32,8 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     )
     app.state.settings = settings
     app.state.publisher = publisher
+    # One limiter per app, so per process; None when the limit is off.
+    app.state.rate_limiter = rate_limiter_for(settings)
     install_error_handlers(app)
     app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from infra.settings import Settings
 from ingest.auth import authenticate_source, has_basic_auth
 from ingest.limits import parse_json_object, read_body
 from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
+from ingest.ratelimit import RateLimiter
 from schemas.api import IngestResponse, RejectedEvent
 from schemas.events import EVENT_TYPES, Event, SegmentEvent
 from schemas.messages import EventMessage, FieldError, RejectionMessage
@@ -117,6 +118,13 @@ async def _ingest(
         )
     else:
         items, defaults = [body], BatchDefaults()
+
+    # After authentication (unknown keys stay 401) and before normalizing or producing, so a
+    # refused request costs little and publishes nothing. Every item counts, valid or not: the
+    # invalid ones are produced to the rejections topic too.
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(source, len(items))
 
     limits = _limits(settings)
     events: list[Event] = []

@@ -47,3 +47,22 @@ def test_write_keys_with_sources_and_empty_list_refused() -> None:
     assert settings.write_key_map() == {"a": "web", "b": "ios", "c": "source-3"}
     with pytest.raises(ValidationError, match="no write key"):
         Settings.from_environment({"PS_WRITE_KEYS": " , "})
+
+
+def test_ingest_rate_limit_is_off_by_default_and_validated() -> None:
+    default = Settings.from_environment({})
+    assert default.ingest_rate_limit_events_per_s == 0
+    assert default.ingest_rate_limit_burst == 0
+    derived = Settings.from_environment({"PS_INGEST_RATE_LIMIT_EVENTS_PER_S": "250"})
+    assert derived.ingest_rate_limit_burst == 500
+    tiny = Settings.from_environment({"PS_INGEST_RATE_LIMIT_EVENTS_PER_S": "0.1"})
+    assert tiny.ingest_rate_limit_burst == 1
+    explicit = Settings.from_environment(
+        {"PS_INGEST_RATE_LIMIT_EVENTS_PER_S": "250", "PS_INGEST_RATE_LIMIT_BURST": "100"}
+    )
+    assert explicit.ingest_rate_limit_burst == 100
+    for rate in ("-1", "inf", "nan", "1e12"):
+        with pytest.raises(ValidationError, match="ingest_rate_limit_events_per_s"):
+            Settings.from_environment({"PS_INGEST_RATE_LIMIT_EVENTS_PER_S": rate})
+    with pytest.raises(ValidationError, match="ingest_rate_limit_burst"):
+        Settings.from_environment({"PS_INGEST_RATE_LIMIT_BURST": "-1"})
