@@ -1,10 +1,13 @@
-"""The materializer's two halves measured apart, to see which one limits it:
-- faust: events/s that `stream.take_events` alone delivers from a preloaded topic (the agent does
-  nothing with them);
-- processor: events/s that `BatchProcessor` alone (decode, dedup look-up, ClickHouse INSERT, Redis
-  apply) writes into real Valkey and chDB, fed in memory.
-Each runs in a child process of its own (Faust owns its event loop; chDB one directory per
-process). Prints one JSON object per measurement."""
+"""The materializer against a plain baseline, on one preloaded topic (default 1,000,000 events
+over 100,000 users), each in a child process of its own with its own consumer group, Redis
+database and chDB directory:
+- materializer: the real Faust agent and batch processor, from the topic into Valkey and chDB;
+- baseline: no framework: aiokafka `getmany` -> the same `BatchProcessor` (the same rows and
+  profile changes: one Redis look-up pipeline, one ClickHouse INSERT, one Redis apply per
+  batch) -> commit;
+- faust: what `stream.take_events` alone delivers (the agent does nothing with it);
+- processor: `BatchProcessor` alone, fed in memory (no Kafka at all).
+Prints one JSON object with every figure."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,30 +97,104 @@ def faust_child(settings: Settings, events: int, result: Path) -> None:
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 
-def processor_child(settings: Settings, events: int, users: int, result: Path) -> None:
+def _processor(settings: Settings) -> Any:
     from infra.clients import clickhouse_client, redis_client
     from infra.warehouse import ensure_schema
     from materializer.pipeline import BatchProcessor
-    from materializer.processing import MessageMeta, RawMessage
     from materializer.sinks.clickhouse import ClickHouseEventSink
     from materializer.sinks.redis import RedisProfileSink
 
     clickhouse = clickhouse_client(settings)
     ensure_schema(clickhouse)
+
+    async def no_dead_letters(_: object) -> None:
+        raise AssertionError("unexpected dead letter")
+
+    return BatchProcessor(
+        RedisProfileSink(redis_client(settings)), ClickHouseEventSink(clickhouse), no_dead_letters
+    )
+
+
+def materializer_child(settings: Settings, events: int, result: Path) -> None:
+    """The worker as it runs: Faust agent, take_events, BatchProcessor, acknowledgements."""
+    import faust
+
+    from materializer.agents import register_agents
+    from materializer.app import create_faust_app
+
+    app = create_faust_app(settings)
+    processor = _processor(settings)
+    state: dict[str, float] = {"n": 0}
+    process = processor.process
+
+    async def counting(messages: Any) -> Any:
+        state.setdefault("t0", time.perf_counter())
+        outcome = await process(messages)
+        state["n"] += len(messages)
+        if state["n"] >= events:
+            rate = state["n"] / (time.perf_counter() - state["t0"])
+            result.write_text(json.dumps({"materializer_events_per_s": round(rate)}))
+            os._exit(0)
+        return outcome
+
+    processor.process = counting
+    register_agents(app, settings, processor)
+    faust.Worker(app, loglevel="warning").execute_from_commandline()
+
+
+def baseline_child(settings: Settings, events: int, result: Path) -> None:
+    """No framework: aiokafka getmany -> the batch processor -> commit."""
+    from aiokafka import AIOKafkaConsumer
+
+    from materializer.processing import MessageMeta, RawMessage
+
+    async def run() -> float:
+        processor = _processor(settings)
+        consumer = AIOKafkaConsumer(
+            settings.events_topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.app_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            max_poll_records=settings.batch_max_events,
+            fetch_max_wait_ms=50,
+        )
+        await consumer.start()
+        try:
+            done = 0
+            started = 0.0
+            while done < events:
+                fetched = await consumer.getmany(
+                    timeout_ms=100, max_records=settings.batch_max_events
+                )
+                batch = [
+                    RawMessage(m.key, m.value, MessageMeta(tp.topic, tp.partition, m.offset))
+                    for tp, records in fetched.items()
+                    for m in records
+                ]
+                if not batch:
+                    continue
+                started = started or time.perf_counter()
+                await processor.process(batch)
+                await consumer.commit()
+                done += len(batch)
+            return done / (time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+    result.write_text(json.dumps({"baseline_events_per_s": round(asyncio.run(run()))}))
+
+
+def processor_child(settings: Settings, events: int, users: int, result: Path) -> None:
+    from materializer.processing import MessageMeta, RawMessage
+
     messages = [
         RawMessage(*sample_value(i, users), MessageMeta(settings.events_topic, i % 4, i))
         for i in range(events)
     ]
 
     async def run() -> float:
-        async def no_dead_letters(_: object) -> None:
-            raise AssertionError("unexpected dead letter")
-
-        processor = BatchProcessor(
-            RedisProfileSink(redis_client(settings)),
-            ClickHouseEventSink(clickhouse),
-            no_dead_letters,
-        )
+        processor = _processor(settings)
         started = time.perf_counter()
         for first in range(0, events, settings.batch_max_events):
             await processor.process(messages[first : first + settings.batch_max_events])
@@ -125,8 +203,8 @@ def processor_child(settings: Settings, events: int, users: int, result: Path) -
     result.write_text(json.dumps({"processor_events_per_s": round(asyncio.run(run()))}))
 
 
-def measure(events: int, users: int) -> dict[str, int]:
-    results: dict[str, int] = {}
+def measure(events: int, users: int) -> dict[str, float]:
+    results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ps-components-") as tmp:
         env = {
             "PS_DATA_DIR": tmp,
@@ -139,9 +217,17 @@ def measure(events: int, users: int) -> dict[str, int]:
         tansu = start_tansu(settings, logs)
         valkey = start_valkey(settings, Path(tmp) / "valkey", logs)
         try:
+            started = time.perf_counter()
             asyncio.run(preload(settings, events, users))
-            for part in ("faust", "processor"):
+            results["preload_s"] = round(time.perf_counter() - started)
+            for db, part in enumerate(("materializer", "baseline", "faust", "processor"), 1):
                 result_file = Path(tmp) / f"{part}.json"
+                # own group, Redis database and chDB directory: nobody finds the work done
+                own = {
+                    "PS_APP_ID": f"bench-{part}",
+                    "PS_REDIS_URL": f"{env['PS_REDIS_URL'].rsplit('/', 1)[0]}/{db}",
+                    "PS_CLICKHOUSE_DSN": f"chdb://{Path(tmp) / f'clickhouse-{part}'}",
+                }
                 subprocess.run(
                     [
                         sys.executable,
@@ -155,29 +241,38 @@ def measure(events: int, users: int) -> dict[str, int]:
                         "--users",
                         str(users),
                     ],
-                    env={**os.environ, **env},
+                    env={**os.environ, **env, **own},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
-                    timeout=600,
+                    timeout=3600,
                     check=False,  # Faust's worker exits through os._exit
                 )
                 results.update(json.loads(result_file.read_text()))
         finally:
             valkey.stop()
             tansu.stop()
+    if results.get("baseline_events_per_s"):
+        ratio = results["materializer_events_per_s"] / results["baseline_events_per_s"]
+        results["materializer_to_baseline"] = round(ratio, 2)
+    results["preloaded_events"] = events
+    results["preloaded_users"] = users
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--child", choices=["faust", "processor"])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--child", choices=["materializer", "baseline", "faust", "processor"])
     parser.add_argument("--result", type=Path, help="where a child writes its figure")
     args = parser.parse_args()
     if args.child:
         settings = Settings()
-        if args.child == "faust":
+        if args.child == "materializer":
+            materializer_child(settings, args.events, args.result)
+        elif args.child == "baseline":
+            baseline_child(settings, args.events, args.result)
+        elif args.child == "faust":
             faust_child(settings, args.events, args.result)
         else:
             processor_child(settings, args.events, args.users, args.result)
