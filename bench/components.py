@@ -133,7 +133,7 @@ def materializer_child(settings: Settings, events: int, result: Path) -> None:
         state["n"] += len(messages)
         if state["n"] >= events:
             rate = state["n"] / (time.perf_counter() - state["t0"])
-            result.write_text(json.dumps({"materializer_events_per_s": round(rate)}))
+            result.write_text(json.dumps({"preloaded_materializer_events_per_s": round(rate)}))
             os._exit(0)
         return outcome
 
@@ -182,7 +182,7 @@ def baseline_child(settings: Settings, events: int, result: Path) -> None:
         finally:
             await consumer.stop()
 
-    result.write_text(json.dumps({"baseline_events_per_s": round(asyncio.run(run()))}))
+    result.write_text(json.dumps({"preloaded_baseline_events_per_s": round(asyncio.run(run()))}))
 
 
 def processor_child(settings: Settings, events: int, users: int, result: Path) -> None:
@@ -251,8 +251,11 @@ def measure(events: int, users: int) -> dict[str, float]:
         finally:
             valkey.stop()
             tansu.stop()
-    if results.get("baseline_events_per_s"):
-        ratio = results["materializer_events_per_s"] / results["baseline_events_per_s"]
+    if results.get("preloaded_baseline_events_per_s"):
+        ratio = (
+            results["preloaded_materializer_events_per_s"]
+            / results["preloaded_baseline_events_per_s"]
+        )
         results["materializer_to_baseline"] = round(ratio, 2)
     results["preloaded_events"] = events
     results["preloaded_users"] = users

@@ -3,7 +3,9 @@
   the worker running beside it and, during the backlog phase, with the worker stopped;
 - end to end: events/s from the first POST until ClickHouse and Redis have every event;
 - materializer: events/s draining a backlog queued while it was stopped;
-- freshness: time from a POST's 200 until the event is visible in the query API (p50/p99);
+- freshness: time from a POST's 200 until the event is visible in the query API (p50/p99), on
+  an idle stack, under 5,000 events/s of background load, and at 2,000 events/s spread over
+  many users against the same load with one hot user sending 75% of it;
 - the materializer's halves apart (bench/components.py): Faust's take_events alone, and the batch
   processor alone;
 - queries (bench/queries.py): p50/p99 of a user's sequence, a user's daily counts and everyone's
@@ -128,6 +130,66 @@ async def freshness(ingest_url: str, query_url: str, samples: int) -> list[float
     return latencies
 
 
+async def paced_load(
+    url: str, rate: float, stop: asyncio.Event, users: int, hot_share: float = 0.0
+) -> tuple[int, float]:
+    """POST 100-event batches at `rate` events/s (4 clients) until `stop`; with `hot_share`,
+    that share of the events comes from one user. Returns (events sent, seconds)."""
+    run = f"paced-{uuid.uuid4().hex[:6]}"
+    clients = 4
+    interval = 100 * clients / rate
+    sent = [0] * clients
+
+    async def client_loop(c: int) -> None:
+        async with httpx.AsyncClient(base_url=url, auth=(WRITE_KEY, ""), timeout=60) as http:
+            next_at = time.perf_counter() + c * interval / clients
+            b = 0
+            while not stop.is_set():
+                hot = round(100 * hot_share)
+                batch = [
+                    {
+                        "type": "track",
+                        "userId": f"{run}-hot"
+                        if i < hot
+                        else f"{run}-u{(c * 7919 + b * 100 + i) % users}",
+                        "event": "Background",
+                        "messageId": f"{run}-{c}-{b}-{i}",
+                    }
+                    for i in range(100)
+                ]
+                response = await http.post("/v1/batch", json={"batch": batch})
+                response.raise_for_status()
+                sent[c] += 100
+                b += 1
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(c) for c in range(clients)))
+    return sum(sent), time.perf_counter() - started
+
+
+async def freshness_under_load(
+    ingest_url: str, query_url: str, samples: int, rate: float, users: int, hot_share: float = 0.0
+) -> dict[str, float]:
+    """Freshness of single events while background load runs at `rate` events/s."""
+    stop = asyncio.Event()
+    load = asyncio.create_task(paced_load(ingest_url, rate, stop, users, hot_share))
+    await asyncio.sleep(2)  # let the load settle
+    try:
+        latencies = await freshness(ingest_url, query_url, samples)
+    finally:
+        stop.set()
+        sent, seconds = await load
+    return {
+        "offered_events_per_s": rate,
+        "achieved_events_per_s": round(sent / seconds),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
+
+
 async def count_of(query: httpx.AsyncClient, run: str) -> int:
     try:
         response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
@@ -181,6 +243,22 @@ async def measure(
     end_to_end_s = applied_at - first_post
     drained, drain_s, ingest_alone = await materializer_drain(stack, args, ingest_url, query_url)
     latencies = await freshness(ingest_url, query_url, args.samples)
+    loaded: dict[str, object] = {}
+    for label, rate, hot in (
+        (f"freshness_at_{args.load_rate}", args.load_rate, 0.0),
+        (f"freshness_at_{args.hot_rate}_spread", args.hot_rate, 0.0),
+        (
+            f"freshness_at_{args.hot_rate}_hot_user_{round(args.hot_share * 100)}pct",
+            args.hot_rate,
+            args.hot_share,
+        ),
+    ):
+        figures = await freshness_under_load(
+            ingest_url, query_url, args.load_samples, rate, args.users, hot
+        )
+        loaded.update({f"{label}_{key}": value for key, value in figures.items()})
+        # let the backlog drain before the next workload
+        await wait_quiet(ingest_url, query_url)
     return {
         "events": sent,
         "clients": args.clients,
@@ -196,7 +274,16 @@ async def measure(
         "freshness_p50_ms": round(statistics.median(latencies) * 1000, 1),
         "freshness_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "freshness_max_ms": round(max(latencies) * 1000, 1),
+        **loaded,
     }
+
+
+async def wait_quiet(ingest_url: str, query_url: str, timeout: float = 900) -> None:
+    """Until a fresh event is visible within a second: the backlog has drained."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if (await freshness(ingest_url, query_url, 1))[0] < 1.0:
+            return
 
 
 def machine() -> dict[str, object]:
@@ -236,6 +323,10 @@ def main() -> int:
     parser.add_argument("--drain-batches", type=int, default=250, help="per client, backlog")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200, help="freshness samples")
+    parser.add_argument("--load-rate", type=int, default=5000, help="freshness under this load")
+    parser.add_argument("--load-samples", type=int, default=100)
+    parser.add_argument("--hot-rate", type=int, default=2000, help="hot-user comparison load")
+    parser.add_argument("--hot-share", type=float, default=0.75, help="the hot user's share")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs here")
     parser.add_argument("--component-events", type=int, default=100_000)
