@@ -62,3 +62,27 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "body must be a JSON object")
     return value
+
+
+# orjson refuses to encode deeper than 254 levels (and parses up to 1024): anything accepted must
+# be re-encodable, and nothing real nests this deep.
+MAX_NESTING = 128
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """How deeply `value` nests lists and objects, counted up to `limit + 1` (then it stops)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ingest.limits import MAX_NESTING, nesting_depth
 from schemas.events import Event, SegmentEvent, to_utc_ms
 from schemas.messages import FieldError
 
@@ -63,9 +64,12 @@ def corrected_timestamp(
     return received_at - (sent_at - original)
 
 
-def _message_id_of(raw: dict[str, Any]) -> str | None:
+def _message_id_of(raw: dict[str, Any], limits: Limits) -> str | None:
+    """The client's messageId, to echo in a rejection: only one that is itself valid."""
     value = raw.get("messageId")
-    return value if isinstance(value, str) else None
+    if isinstance(value, str) and 0 < len(value) <= limits.max_message_id_length:
+        return value
+    return None
 
 
 def normalize_event(
@@ -82,6 +86,11 @@ def normalize_event(
     defaults = defaults or BatchDefaults()
     if not isinstance(raw, dict):
         raise InvalidEvent([FieldError(field="event", reason="an event must be a JSON object")])
+    if nesting_depth(raw) > MAX_NESTING:
+        raise InvalidEvent(
+            [FieldError(field="event", reason=f"nests deeper than {MAX_NESTING} levels")],
+            _message_id_of(raw, limits),
+        )
     size = len(orjson.dumps(raw))
     if size > limits.max_event_bytes:
         raise EventTooLarge(
@@ -91,7 +100,7 @@ def normalize_event(
                     reason=f"event is {size} bytes, over the {limits.max_event_bytes}-byte limit",
                 )
             ],
-            _message_id_of(raw),
+            _message_id_of(raw, limits),
         )
     data = dict(raw)
     if event_type is not None:
@@ -109,7 +118,7 @@ def normalize_event(
     try:
         incoming = SegmentEvent.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEvent(_field_errors(exc), _message_id_of(raw)) from None
+        raise InvalidEvent(_field_errors(exc), _message_id_of(raw, limits)) from None
 
     errors = [FieldError(field=f, reason=r) for f, r in incoming.missing_fields()]
     # A rejection echoes the client's own messageId, if it sent a valid one, and nothing else.
@@ -124,10 +133,21 @@ def normalize_event(
         client_message_id = None
 
     received = to_utc_ms(received_at)
-    original = incoming.originalTimestamp or incoming.timestamp
-    original = to_utc_ms(original) if original else None
-    sent_at = to_utc_ms(incoming.sentAt) if incoming.sentAt else None
-    timestamp = to_utc_ms(corrected_timestamp(received, sent_at, original))
+    try:
+        original = incoming.originalTimestamp or incoming.timestamp
+        original = to_utc_ms(original) if original else None
+        sent_at = to_utc_ms(incoming.sentAt) if incoming.sentAt else None
+        timestamp = to_utc_ms(corrected_timestamp(received, sent_at, original))
+    except OverflowError:
+        # e.g. year 1 at UTC+1, or sentAt and originalTimestamp millennia apart
+        errors.append(
+            FieldError(
+                field="timestamp",
+                reason="timestamp, originalTimestamp or sentAt is outside the representable "
+                "range after conversion to UTC",
+            )
+        )
+        raise InvalidEvent(errors, client_message_id) from None
     if timestamp > received + limits.max_future_skew:
         errors.append(
             FieldError(

@@ -12,7 +12,7 @@ from infra.http import ApiError
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
 from infra.settings import Settings
 from ingest.auth import authenticate_source, has_basic_auth
-from ingest.limits import parse_json_object, read_body
+from ingest.limits import MAX_NESTING, nesting_depth, parse_json_object, read_body
 from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
 from ingest.ratelimit import RateLimiter
 from schemas.api import IngestResponse, RejectedEvent
@@ -111,6 +111,13 @@ async def _ingest(
                 f"batch has {len(items)} events, over the {settings.max_batch_events} limit",
                 [FieldError(field="batch", reason=f"at most {settings.max_batch_events} events")],
             )
+        for name in ("context", "integrations"):
+            if nesting_depth(body.get(name)) > MAX_NESTING:
+                raise ApiError(
+                    400,
+                    f"batch {name} nests deeper than {MAX_NESTING} levels",
+                    [FieldError(field=name, reason=f"nests deeper than {MAX_NESTING} levels")],
+                )
         defaults = BatchDefaults(
             context=_dict_or_empty(body.get("context")),
             integrations=_dict_or_empty(body.get("integrations")),

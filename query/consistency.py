@@ -6,6 +6,7 @@ Redis call that applies the changes)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import redis.asyncio as aioredis
@@ -25,11 +26,14 @@ def format_position(position: Position) -> str:
     return f"{position.partition}:{position.offset}"
 
 
+POSITION = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")
+
+
 def parse_position(text: str) -> Position:
-    partition, sep, offset = text.partition(":")
-    if not (sep and partition.isdigit() and offset.isdigit()):
+    match = POSITION.fullmatch(text)  # ASCII digits only: str.isdigit() takes "²"
+    if match is None:
         raise BadPosition("expected <partition>:<offset>, as returned by a write")
-    return Position(int(partition), int(offset))
+    return Position(int(match[1]), int(match[2]))
 
 
 async def is_applied(client: aioredis.Redis, topic: str, position: Position) -> bool:

@@ -17,7 +17,7 @@ class BadTimezone(ValueError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America" (a folder)
         raise BadTimezone(f"unknown IANA time zone {name!r}") from exc
 
 

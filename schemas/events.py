@@ -117,7 +117,10 @@ class Event(BaseModel):
     @field_validator("timestamp", "received_at")
     @classmethod
     def _storable(cls, value: datetime) -> datetime:
-        value = to_utc_ms(value)
+        try:
+            value = to_utc_ms(value)
+        except OverflowError:
+            raise ValueError("outside the representable range in UTC") from None
         if not STORABLE_FROM <= value <= STORABLE_UNTIL:
             raise ValueError("outside 1900-01-01..2299-12-31, which ClickHouse cannot store")
         return value

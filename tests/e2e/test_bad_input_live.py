@@ -1,0 +1,141 @@
+"""A few hundred cases of the malformed-request corpus (tests/ingest/corpus.py) against the real
+ingest over HTTP, on the whole embedded stack. Why: in-process runs cannot show that uvicorn,
+the broker and the materializer survive the same input, nor that the valid events sent next to
+bad ones come out of the query API, and exactly once."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from conftest import WRITE_KEY, RunningStack, eventually
+
+pytestmark = pytest.mark.e2e
+
+LIVE_CASES = 300
+
+
+def _corpus() -> ModuleType:
+    """tests/ingest/corpus.py (tests/ingest is on sys.path only when its tests were collected)."""
+    module = sys.modules.get("corpus")
+    if module is None:
+        path = Path(__file__).parents[1] / "ingest" / "corpus.py"
+        spec = importlib.util.spec_from_file_location("corpus", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["corpus"] = module  # before exec: dataclasses look their module up
+        spec.loader.exec_module(module)
+    return module
+
+
+corpus = _corpus()
+
+
+def send(client: httpx.Client, case: Any) -> httpx.Response:
+    return client.request(case.method, case.path, content=case.body, headers=case.headers)
+
+
+def send_alone(running_stack: RunningStack, case: Any) -> httpx.Response:
+    """On a connection of its own: uvicorn drops the connection of a request that crashed the
+    app, so a kept-alive connection would fail the next request instead."""
+    with httpx.Client(base_url=running_stack.ingest_url, timeout=30) as client:
+        return send(client, case)
+
+
+def stored_message_ids(query: httpx.Client, user: str) -> list[str] | None:
+    """Every stored event's messageId of `user`, all pages; None while the user is unknown."""
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 1000}
+    while True:
+        response = query.get(f"/v1/users/{user}/events", params=params)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        page = response.json()
+        ids += [e["messageId"] for e in page["events"]]
+        if not page["next_cursor"]:
+            return ids
+        params["before"] = page["next_cursor"]
+
+
+def assert_alive(running_stack: RunningStack) -> None:
+    exited = running_stack.stack.exited()
+    assert not exited, f"exited: {[p.name for p in exited]}\n{running_stack.logs()}"
+
+
+def test_corpus_cases_live(running_stack: RunningStack, query: httpx.Client) -> None:
+    run = f"live-{uuid.uuid4().hex[:8]}"
+    cases = corpus.live_selection(corpus.build_corpus(WRITE_KEY, run), LIVE_CASES)
+    assert len(cases) == LIVE_CASES
+    assert {c.category for c in cases} >= {"gzip-bomb", "huge-batch", "1mb-string", "mixed-batch"}
+
+    problems: list[str] = []
+    with httpx.Client(base_url=running_stack.ingest_url, timeout=30) as client:
+        for case in cases:
+            response = send(client, case)
+            found = corpus.response_problems(case, response.status_code, response.content)
+            problems += [f"{case.name}: {p}" for p in found]
+    assert not problems, "\n".join(problems[:40])
+    assert_alive(running_stack)
+
+    # Every valid event sent among the bad ones is stored once; nothing else of this run is.
+    kept = [k for c in cases if isinstance(c.expect, corpus.Partial) for k in c.expect.kept]
+    expected: dict[str, Counter[str]] = {}
+    for k in kept:
+        expected.setdefault(k.profile_key, Counter())[k.message_id] += 1
+    assert max(n for c in expected.values() for n in c.values()) == 1, "corpus reuses an id"
+    assert sum(len(c) for c in expected.values()) >= 50
+
+    def all_arrived() -> dict[str, list[str]] | None:
+        found = {}
+        for user, wanted in expected.items():
+            ids = stored_message_ids(query, user)
+            if ids is None or not set(wanted) <= set(ids):
+                return None
+            found[user] = ids
+        return found
+
+    stored = eventually(all_arrived, timeout=30)
+    for user, ids in stored.items():
+        mine = Counter(i for i in ids if i.startswith(run) or user.startswith(run))
+        assert mine == expected[user], (
+            f"{user}: missing {list(expected[user] - mine)[:5]}, "
+            f"extra or repeated {list(mine - expected[user])[:5]}"
+        )
+    assert_alive(running_stack)
+
+
+def test_processes_survive_the_known_bug_cases(
+    running_stack: RunningStack, ingest: httpx.Client, query: httpx.Client
+) -> None:
+    """The cases of the known bugs answer 500 today; the processes must outlive them, and the
+    next valid event must still flow through."""
+    cases = [c for c in corpus.build_corpus(WRITE_KEY, f"bugs-{uuid.uuid4().hex[:8]}") if c.bug]
+    assert cases
+    statuses = Counter(send_alone(running_stack, case).status_code for case in cases)
+    assert set(statuses) <= {200, 400, 413, 500}, statuses
+    assert_alive(running_stack)
+    user = f"after-bugs-{uuid.uuid4().hex[:8]}"
+    response = ingest.post("/v1/track", json={"userId": user, "event": "Still Up"})
+    assert response.status_code == 200, response.text
+    eventually(lambda: stored_message_ids(query, user))
+    assert_alive(running_stack)
+
+
+def test_formerly_buggy_cases_live(running_stack: RunningStack) -> None:
+    """The cases that once answered 500 or echoed invalid ids, live: each must be answered as
+    its expectation says (regression guard)."""
+    cases = [c for c in corpus.build_corpus(WRITE_KEY, f"bugs-{uuid.uuid4().hex[:8]}") if c.bug]
+    problems: list[str] = []
+    for case in cases:
+        response = send_alone(running_stack, case)
+        found = corpus.response_problems(case, response.status_code, response.content)
+        problems += [f"{case.name}: {p}" for p in found]
+    assert not problems, "\n".join(problems[:40])
