@@ -1,6 +1,7 @@
 """Query latency over a large events table: the user sequence, one user's daily counts and
 everyone's daily counts, through the same functions the query API calls (query/sql.py), on chDB
-in a temporary directory: right after the bulk load, and again once its parts are merged. Rows are generated inside ClickHouse (INSERT ... SELECT FROM numbers)
+in a temporary directory: right after the bulk load, and again once its parts are merged. Rows
+are generated inside ClickHouse (INSERT ... SELECT FROM numbers)
 so 10,000,000 take seconds, not minutes. Prints one JSON object."""
 
 from __future__ import annotations
