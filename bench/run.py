@@ -360,7 +360,8 @@ def main() -> int:
     parser.add_argument("--hot-share", type=float, default=0.75, help="the hot user's share")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs here")
-    parser.add_argument("--component-events", type=int, default=100_000)
+    parser.add_argument("--component-events", type=int, default=1_000_000, help="preloaded")
+    parser.add_argument("--component-users", type=int, default=100_000)
     parser.add_argument("--query-events", type=int, default=10_000_000)
     parser.add_argument("--query-users", type=int, default=100_000)
     args = parser.parse_args()
@@ -372,7 +373,7 @@ def main() -> int:
         finally:
             stack.stop()
     # The materializer's two halves apart (same machine, same run): which one limits it.
-    result.update(measure_components(args.component_events, args.users))
+    result.update(measure_components(args.component_events, args.component_users))
     result.update(measure_queries(args.query_events, args.query_users, samples=300))
     at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     meta: dict[str, object] = {"at": at, "machine": machine()}

@@ -38,6 +38,8 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
             "400",
             "--component-events",
             "2000",
+            "--component-users",
+            "50",
             "--query-events",
             "20000",
             "--query-users",
