@@ -6,8 +6,9 @@
 - freshness: time from a POST's 200 until the event is visible in the query API (p50/p99), on
   an idle stack, under 5,000 events/s of background load, and at 2,000 events/s spread over
   many users against the same load with one hot user sending 75% of it;
-- the materializer's halves apart (bench/components.py): Faust's take_events alone, and the batch
-  processor alone;
+- on a topic preloaded with 1,000,000 events over 100,000 users (bench/components.py): the
+  materializer, a plain aiokafka baseline doing the same writes, Faust's take_events alone, and
+  the batch processor alone;
 - queries (bench/queries.py): p50/p99 of a user's sequence, a user's daily counts and everyone's
   daily counts over 10,000,000 stored events.
 Writes bench/results/<UTC timestamp>.md and .json and prints the table."""
