@@ -89,7 +89,11 @@ def _assert_each_event_once(query: httpx.Client, run: str, users: int, total: in
     assert _counted(query, run) == total
     redis_total = 0
     for u in range(users):
-        profile = query.get(f"/v1/users/{run}-u{u}").json()
+        response = eventually(
+            lambda u=u: (r := query.get(f"/v1/users/{run}-u{u}")).status_code == 200 and r,
+            timeout=30,
+        )
+        profile = response.json()
         assert profile["event_totals"] == {run: profile["event_count"]}
         stored = query.get(f"/v1/users/{run}-u{u}/events/daily", params={"event": run, "days": 1})
         assert stored.json()[0]["count"] == profile["event_count"]  # Redis agrees with ClickHouse
@@ -194,9 +198,15 @@ def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: Runnin
         from infra.profile_keys import applied_offsets_key
 
         client = redis.Redis.from_url(fault_stack.settings.redis_url)
-        applied = eventually(
-            lambda: client.hgetall(applied_offsets_key(fault_stack.settings.events_topic))
-        )
+
+        def applied_offsets() -> dict[bytes, bytes] | None:
+            try:  # Valkey answers "loading" while it replays its AOF
+                found = client.hgetall(applied_offsets_key(fault_stack.settings.events_topic))
+            except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+                return None
+            return dict(found) or None
+
+        applied = eventually(applied_offsets, timeout=60)
         client.close()
         for partition, offset in committed_late.items():
             assert offset is None or offset <= int(applied[str(partition).encode()]) + 1
