@@ -99,8 +99,8 @@ async def ingest_load(
 async def wait_applied(query: httpx.AsyncClient, run: str, total: int, timeout: float) -> float:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
-        if response.status_code == 200 and response.json()[0]["count"] >= total:
+        response = await query.get("/v1/events/daily", params={"event": run, "days": 2})
+        if response.status_code == 200 and sum(d["count"] for d in response.json()) >= total:
             return time.perf_counter()
         await asyncio.sleep(0.1)
     raise TimeoutError(f"{run}: not all {total} events applied within {timeout}s")
@@ -224,10 +224,13 @@ async def freshness_under_load(
 
 async def count_of(query: httpx.AsyncClient, run: str) -> int:
     try:
-        response = await query.get("/v1/events/daily", params={"event": run, "days": 1})
+        # two days: a run that crosses midnight (UTC) has events on both
+        response = await query.get("/v1/events/daily", params={"event": run, "days": 2})
     except httpx.TransportError:
         return -1  # the worker (which serves the embedded query API) is restarting
-    return int(response.json()[0]["count"]) if response.status_code == 200 else -1
+    if response.status_code != 200:
+        return -1
+    return sum(int(d["count"]) for d in response.json())
 
 
 async def materializer_drain(

@@ -79,8 +79,9 @@ def _send_load(ingest: httpx.Client, run: str, users: int, batches: int, size: i
 
 def _counted(query: httpx.Client, run: str) -> int:
     """Everyone's events named `run` today, from ClickHouse: a double would show as extra."""
-    daily = query.get("/v1/events/daily", params={"event": run, "days": 1})
-    return int(daily.json()[0]["count"]) if daily.status_code == 200 else -1
+    # two days: a run that crosses midnight (UTC) has events on both
+    daily = query.get("/v1/events/daily", params={"event": run, "days": 2})
+    return sum(int(d["count"]) for d in daily.json()) if daily.status_code == 200 else -1
 
 
 def _assert_each_event_once(query: httpx.Client, run: str, users: int, total: int) -> None:
@@ -95,8 +96,9 @@ def _assert_each_event_once(query: httpx.Client, run: str, users: int, total: in
         )
         profile = response.json()
         assert profile["event_totals"] == {run: profile["event_count"]}
-        stored = query.get(f"/v1/users/{run}-u{u}/events/daily", params={"event": run, "days": 1})
-        assert stored.json()[0]["count"] == profile["event_count"]  # Redis agrees with ClickHouse
+        stored = query.get(f"/v1/users/{run}-u{u}/events/daily", params={"event": run, "days": 2})
+        # Redis agrees with ClickHouse
+        assert sum(d["count"] for d in stored.json()) == profile["event_count"]
         redis_total += profile["event_count"]
     assert redis_total == total
 
