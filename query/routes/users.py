@@ -141,6 +141,26 @@ async def _release(redis: RedisDep, key: str, user_id: str) -> None:
     await redis.eval(RELEASE_IF_OWNER, 1, CUSTOMER_IDS, key, user_id)
 
 
+async def _publish_claiming(
+    redis: RedisDep,
+    publisher: PublisherDep,
+    settings: SettingsDep,
+    command: UserCommand,
+    customer_id: str | None,
+) -> Position:
+    """Publish the command, first reserving `customer_id` (if any) for its user; a failed
+    publish gives the reservation back."""
+    reserved = None
+    if customer_id is not None:
+        reserved = await _reserve_customer_id(redis, customer_id, command.user_id)
+    try:
+        return await _publish(publisher, settings, command)
+    except ApiError:
+        if reserved:
+            await _release(redis, reserved, command.user_id)
+        raise
+
+
 @router.post("", status_code=201, response_model=Profile)
 async def create_user(
     body: UserCreate,
@@ -157,15 +177,9 @@ async def create_user(
             "user_id already exists",
             [FieldError(field="user_id", reason="a user with this id exists")],
         )
-    reserved = None
-    if "customer_id" in command.set:
-        reserved = await _reserve_customer_id(redis, command.set["customer_id"], command.user_id)
-    try:
-        position = await _publish(publisher, settings, command)
-    except ApiError:
-        if reserved:
-            await _release(redis, reserved, command.user_id)
-        raise
+    position = await _publish_claiming(
+        redis, publisher, settings, command, command.set.get("customer_id")
+    )
     return await _answer(redis, settings, position, command.user_id, 201)
 
 
@@ -184,16 +198,9 @@ async def update_user(
     )
     if command is None:
         raise ApiError(400, "the update breaks property constraints", errors)
-    reserved = None
     new_customer_id = command.set.get("customer_id")
-    if new_customer_id is not None and new_customer_id != profile.customer_id:
-        reserved = await _reserve_customer_id(redis, new_customer_id, profile.user_id)
-    try:
-        position = await _publish(publisher, settings, command)
-    except ApiError:
-        if reserved:
-            await _release(redis, reserved, profile.user_id)
-        raise
+    claim = new_customer_id if new_customer_id != profile.customer_id else None
+    position = await _publish_claiming(redis, publisher, settings, command, claim)
     return await _answer(redis, settings, position, profile.user_id, 200)
 
 
