@@ -79,30 +79,34 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return error_response(ApiError(400, "invalid request parameters", errors))
 
+    async def on_store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("store unavailable: %s", type(exc).__name__)
+        return error_response(
+            ApiError(503, "a data store is unavailable, retry later", headers={"Retry-After": "2"})
+        )
+
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Never echo the exception: it may carry stored data or addresses.
-        if _is_store_unavailable(exc):
-            log.warning("store unavailable: %s", type(exc).__name__)
-            return error_response(
-                ApiError(
-                    503, "a data store is unavailable, retry later", headers={"Retry-After": "2"}
-                )
-            )
         log.error("unhandled %s", type(exc).__name__, exc_info=exc)
         return error_response(ApiError(500, "internal error", code="internal_error"))
 
     app.add_exception_handler(ApiError, on_api_error)
+    # Store outages get handlers of their own: Starlette sends a catch-all `Exception` handler's
+    # answer and then re-raises, and uvicorn closes the connection, which a client can see as a
+    # reset instead of the 503.
+    for store_error in _store_unavailable_errors():
+        app.add_exception_handler(store_error, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
-def _is_store_unavailable(exc: Exception) -> bool:
+def _store_unavailable_errors() -> tuple[type[Exception], ...]:
     from clickhouse_connect.driver.exceptions import OperationalError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OperationalError)
+    return (RedisConnectionError, RedisTimeoutError, OperationalError)
 
 
 def matching_secret(candidate: str, secrets: Iterable[str]) -> str | None:

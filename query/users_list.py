@@ -61,10 +61,10 @@ async def _exact(client: aioredis.Redis, q: str) -> list[str]:
 
 
 async def _profiles(client: aioredis.Redis, users: list[str]) -> list[Profile]:
-    pipe = client.pipeline(transaction=False)
-    for user in users:
-        pipe.hgetall(profile_keys(user).profile)
-    results = await pipe.execute()
+    async with client.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.hgetall(profile_keys(user).profile)
+        results = await pipe.execute()
     return [
         profile_from_fields(user, field_groups(fields))
         for user, fields in zip(users, results, strict=True)

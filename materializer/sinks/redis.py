@@ -101,21 +101,21 @@ class RedisProfileSink:
         for item in consumed:
             ids_by_user[item.event.profile_key].append(item.event.message_id)
             partitions_by_topic[item.meta.topic].add(item.meta.partition)
-        pipe = self._client.pipeline(transaction=False)
-        groups = self._slot_groups(ids_by_user)
-        for users in groups:
-            await self._applied_ids(
-                keys=[profile_keys(u).seen for u in users],
-                args=[orjson.dumps([ids_by_user[u] for u in users])],
-                client=pipe,  # type: ignore[arg-type]  # redis-py runs scripts in pipelines
-            )
-        asked: list[tuple[str, list[int]]] = []
-        for topic, partition_set in partitions_by_topic.items():
-            ordered = sorted(partition_set)
-            pipe.hmget(inflight_key(topic), [str(p) for p in ordered])
-            asked.append((topic, ordered))
-        pipe.hgetall(PROPERTY_DEFINITIONS)
-        results = await pipe.execute()
+        async with self._client.pipeline(transaction=False) as pipe:
+            groups = self._slot_groups(ids_by_user)
+            for users in groups:
+                await self._applied_ids(
+                    keys=[profile_keys(u).seen for u in users],
+                    args=[orjson.dumps([ids_by_user[u] for u in users])],
+                    client=pipe,  # type: ignore[arg-type]  # redis-py runs scripts in pipelines
+                )
+            asked: list[tuple[str, list[int]]] = []
+            for topic, partition_set in partitions_by_topic.items():
+                ordered = sorted(partition_set)
+                pipe.hmget(inflight_key(topic), [str(p) for p in ordered])
+                asked.append((topic, ordered))
+            pipe.hgetall(PROPERTY_DEFINITIONS)
+            results = await pipe.execute()
         definitions = {
             _text(name): PropertyDefinition.model_validate_json(value)
             for name, value in results.pop().items()
@@ -139,27 +139,27 @@ class RedisProfileSink:
         }
 
     async def mark_in_flight(self, plan: BatchPlan) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for (topic, partition), marked in plan.in_flight.items():
-            pipe.hset(inflight_key(topic), str(partition), f"{marked.first}:{marked.last}")
-        await pipe.execute()
+        async with self._client.pipeline(transaction=False) as pipe:
+            for (topic, partition), marked in plan.in_flight.items():
+                pipe.hset(inflight_key(topic), str(partition), f"{marked.first}:{marked.last}")
+            await pipe.execute()
 
     async def apply(self, plan: BatchPlan) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for users in self._slot_groups(plan.changes_by_user):
-            keys: list[Any] = []
-            for user in users:
-                user_keys = profile_keys(user)
-                keys += (user_keys.profile, user_keys.seen)
-            args = [orjson.dumps([(u, plan.changes_by_user[u]) for u in users])]
-            await self._apply_changes(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-        for (topic, partition), remaining in plan.in_flight_after.items():
-            if remaining is None:
-                pipe.hdel(inflight_key(topic), str(partition))
-            else:
-                pipe.hset(
-                    inflight_key(topic), str(partition), f"{remaining.first}:{remaining.last}"
-                )
-        for (topic, partition), offset in plan.last_offsets.items():
-            pipe.hset(applied_offsets_key(topic), str(partition), str(offset))
-        await pipe.execute()
+        async with self._client.pipeline(transaction=False) as pipe:
+            for users in self._slot_groups(plan.changes_by_user):
+                keys: list[Any] = []
+                for user in users:
+                    user_keys = profile_keys(user)
+                    keys += (user_keys.profile, user_keys.seen)
+                args = [orjson.dumps([(u, plan.changes_by_user[u]) for u in users])]
+                await self._apply_changes(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            for (topic, partition), remaining in plan.in_flight_after.items():
+                if remaining is None:
+                    pipe.hdel(inflight_key(topic), str(partition))
+                else:
+                    pipe.hset(
+                        inflight_key(topic), str(partition), f"{remaining.first}:{remaining.last}"
+                    )
+            for (topic, partition), offset in plan.last_offsets.items():
+                pipe.hset(applied_offsets_key(topic), str(partition), str(offset))
+            await pipe.execute()
