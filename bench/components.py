@@ -116,13 +116,12 @@ def _processor(settings: Settings) -> Any:
 
 
 def materializer_child(settings: Settings, events: int, result: Path) -> None:
-    """The worker as it runs: Faust agent, take_events, BatchProcessor, acknowledgements."""
+    """The worker as it runs: Faust consumer, batch conductor, BatchProcessor, acknowledgements."""
     import faust
 
-    from materializer.agents import register_agents
-    from materializer.app import create_faust_app
+    from materializer.agents import create_materializer_app, register_materializer
 
-    app = create_faust_app(settings)
+    app = create_materializer_app(settings)
     processor = _processor(settings)
     state: dict[str, float] = {"n": 0}
     process = processor.process
@@ -138,7 +137,7 @@ def materializer_child(settings: Settings, events: int, result: Path) -> None:
         return outcome
 
     processor.process = counting
-    register_agents(app, settings, processor)
+    register_materializer(app, settings, processor)
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 

@@ -1,14 +1,20 @@
-"""The Faust agent: moves `take_events` batches to the BatchProcessor. Faust acknowledges a batch
-only after the loop body returns, i.e. after ClickHouse and Redis have it."""
+"""The materializer's Faust task: moves batches from the events topic to the BatchProcessor, and
+acknowledges a batch's messages only after ClickHouse and Redis have it, so Faust's commits
+never pass unwritten data. Batches arrive through `batches.BatchConductor` (see there why not
+through an agent's stream)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import faust
+from faust.types import Message
 
 from infra.settings import Settings
+from materializer.app import create_faust_app
+from materializer.batches import BatchBuffer, BatchConductor, BatchConsumer
 from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
 from schemas.messages import DeadLetterMessage
@@ -29,11 +35,25 @@ def declare_events_topic(app: faust.App, settings: Settings) -> Any:
     )
 
 
-def register_agents(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
+def create_materializer_app(settings: Settings) -> faust.App:
+    """The Faust app with the batch conductor in place (it has to be there before anything
+    asks for `app.topics`)."""
+    app = create_faust_app(settings)
+    # Faust's own extension points: the transport's classes
+    app.transport.Conductor = BatchConductor  # type: ignore[misc]
+    app.transport.Consumer = BatchConsumer  # type: ignore[misc]
+    return app
+
+
+def register_materializer(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
     events_topic = declare_events_topic(app, settings)
     dead_letter_topic = app.topic(
         settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
     )
+    if not isinstance(app.topics, BatchConductor):
+        raise TypeError("create the app with create_materializer_app")
+    buffer = BatchBuffer(capacity=settings.batch_max_events * 2)
+    app.topics.deliver_in_batches(events_topic, buffer)
 
     async def send_dead_letter(letter: DeadLetterMessage) -> None:
         pending = await dead_letter_topic.send(
@@ -51,21 +71,34 @@ def register_agents(app: faust.App, settings: Settings, processor: BatchProcesso
 
     app.on_partitions_assigned.connect(log_assignment)  # type: ignore[arg-type]  # mode hint
 
-    async def materialize(stream: Any) -> None:
-        async for batch in stream.take_events(
-            settings.batch_max_events, within=settings.batch_within_s
-        ):
-            await processor.process(
-                [
-                    RawMessage(
-                        key=event.message.key,
-                        value=event.message.value,
-                        meta=MessageMeta(
-                            event.message.topic, event.message.partition, event.message.offset
-                        ),
-                    )
-                    for event in batch
-                ]
-            )
+    async def materialize() -> None:
+        while True:
+            taken = await buffer.take(settings.batch_max_events, settings.batch_within_s)
+            # Messages fetched before a rebalance are dropped unacknowledged: the partition's
+            # owner reads them again from the committed offset.
+            generation = app.consumer_generation_id
+            current = [m for m in taken if m.generation_id == generation]
+            await _process_until_done(processor, current)
+            for message in current:
+                message.ack(app.consumer)
 
-    app.agent(events_topic, name="materialize")(materialize)
+    app.task(materialize)
+
+
+async def _process_until_done(processor: BatchProcessor, messages: list[Message]) -> None:
+    """The processor retries unreachable stores and dead-letters bad events itself; anything
+    else escaping it is a bug, and the batch is retried rather than skipped (it is not yet
+    acknowledged, and every write is idempotent)."""
+    batch = [
+        RawMessage(key=m.key, value=m.value, meta=MessageMeta(m.topic, m.partition, m.offset))
+        for m in messages
+    ]
+    while batch:
+        try:
+            await processor.process(batch)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the type only: a message could quote event contents
+            log.error("batch processing failed (%s); retrying it in 1s", type(exc).__name__)
+            await asyncio.sleep(1)

@@ -12,8 +12,7 @@ import faust
 from infra.clients import clickhouse_client, ensure_topics, redis_client
 from infra.settings import Settings
 from infra.warehouse import ensure_schema
-from materializer.agents import register_agents
-from materializer.app import create_faust_app
+from materializer.agents import create_materializer_app, register_materializer
 from materializer.pipeline import BatchProcessor
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
@@ -36,13 +35,13 @@ async def wait_for_topics(settings: Settings, attempts: int = 60) -> None:
 
 
 def build_worker_app(settings: Settings) -> faust.App:
-    app = create_faust_app(settings)
+    app = create_materializer_app(settings)
     processor = BatchProcessor(
         RedisProfileSink(redis_client(settings)),
         ClickHouseEventSink(clickhouse_client(settings)),
         retry_max_s=settings.sink_retry_max_s,
     )
-    register_agents(app, settings, processor)
+    register_materializer(app, settings, processor)
     return app
 
 
