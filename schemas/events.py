@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
 EVENT_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
@@ -90,6 +90,12 @@ class SegmentEvent(BaseModel):
 STORABLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
 STORABLE_UNTIL = datetime(2299, 12, 31, tzinfo=UTC)
 
+# An event time ClickHouse can store (DateTime64(3)), with a time zone. pydantic-core checks it
+# without calling Python, which matters: the materializer decodes every event, and a Python
+# validator here cost about a twentieth of its time. Ingest produces UTC milliseconds
+# (`to_utc_ms`); another offset is the same instant and is stored as such.
+StorableTime = Annotated[AwareDatetime, Field(ge=STORABLE_FROM, le=STORABLE_UNTIL)]
+
 
 class Event(BaseModel):
     """A normalized event, as produced to Kafka and consumed by the materializer."""
@@ -108,22 +114,11 @@ class Event(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime
+    timestamp: StorableTime
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None
-    received_at: datetime
+    received_at: StorableTime
     source: str = ""
-
-    @field_validator("timestamp", "received_at")
-    @classmethod
-    def _storable(cls, value: datetime) -> datetime:
-        try:
-            value = to_utc_ms(value)
-        except OverflowError:
-            raise ValueError("outside the representable range in UTC") from None
-        if not STORABLE_FROM <= value <= STORABLE_UNTIL:
-            raise ValueError("outside 1900-01-01..2299-12-31, which ClickHouse cannot store")
-        return value
 
     @property
     def profile_key(self) -> str:
