@@ -79,8 +79,9 @@ def register_materializer(app: faust.App, settings: Settings, processor: BatchPr
             generation = app.consumer_generation_id
             current = [m for m in taken if m.generation_id == generation]
             await _process_until_done(processor, current)
+            ack = app.consumer.ack
             for message in current:
-                message.ack(app.consumer)
+                ack(message)
 
     app.task(materialize)
 
