@@ -79,4 +79,8 @@ def all_users_daily_counts(
         "SELECT toStartOfFifteenMinutes(timestamp) AS bucket, count() AS n "
         f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY bucket) GROUP BY day"
     )
-    return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}
+    # The table's primary key starts with user_id, so it cannot narrow an all-users read; yet
+    # weighing it against the projection meant a search over every granule of the table: 30 to
+    # 50 ms of 10M events, against under 10 ms for the projection read itself.
+    result = client.query(sql, parameters=params, settings={"use_primary_key": 0})
+    return {row[0]: int(row[1]) for row in result.result_rows}
