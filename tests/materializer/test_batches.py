@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from materializer.batches import BatchBuffer
+from infra.settings import Settings
+from materializer.agents import create_materializer_app, register_materializer
+from materializer.app import create_faust_app
+from materializer.batches import BatchBuffer, BatchConductor, BatchConsumer
+from materializer.pipeline import BatchProcessor
 
 
 def message(offset: int) -> Any:
@@ -98,3 +102,23 @@ async def test_clear_drops_everything_and_releases_a_blocked_producer(
     await asyncio.sleep(0.05)
     assert not waiting.done()  # nothing left to take
     waiting.cancel()
+
+
+def test_the_worker_app_uses_the_batch_path() -> None:
+    """The e2e and fault tests run the worker built this way; this pins that it is."""
+    settings = Settings.from_environment({})
+    app = create_materializer_app(settings)
+    register_materializer(app, settings, BatchProcessor(None, None))  # type: ignore[arg-type]
+    assert isinstance(app.topics, BatchConductor)
+    assert settings.events_topic in app.topics.batch_buffers
+    assert isinstance(app.consumer, BatchConsumer)
+
+
+def test_registering_on_a_plain_faust_app_is_refused() -> None:
+    settings = Settings.from_environment({})
+    with pytest.raises(TypeError, match="create_materializer_app"):
+        register_materializer(
+            create_faust_app(settings),
+            settings,
+            BatchProcessor(None, None),  # type: ignore[arg-type]
+        )
