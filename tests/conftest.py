@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +137,16 @@ def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         process.stop()
+
+
+@pytest.fixture
+async def redis(valkey_url: str) -> AsyncIterator[Any]:
+    """An asyncio Redis client on the session's Valkey, closed after the test."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(valkey_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

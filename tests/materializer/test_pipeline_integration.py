@@ -4,7 +4,6 @@ the ClickHouse INSERT and the Redis apply, and replays split into different batc
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,13 +36,6 @@ def message(user: str, n: int, offset: int, **fields: Any) -> RawMessage:
     )
     value = EventMessage(event=event).model_dump_json().encode()
     return RawMessage(user.encode(), value, MessageMeta("events", 0, offset))
-
-
-@pytest.fixture
-async def redis(valkey_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(valkey_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from event_builders import RECEIVED, TS, TS_MS, consumed, make_event, meta
 
 from infra.warehouse import EVENT_COLUMNS
 from materializer.processing import (
@@ -27,35 +28,9 @@ from materializer.processing import (
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
 
-TS = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
-TS_MS = 1772600767890
-RECEIVED = datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)
-
-
-def make_event(**fields: Any) -> Event:
-    values: dict[str, Any] = {
-        "message_id": "m1",
-        "type": "track",
-        "user_id": "u1",
-        "event": "Clicked",
-        "timestamp": TS,
-        "received_at": RECEIVED,
-        "source": "web",
-    }
-    values.update(fields)
-    return Event(**values)
-
 
 def wire(event: Event) -> bytes:
     return EventMessage(event=event).model_dump_json().encode()
-
-
-def meta(offset: int = 0, partition: int = 0, topic: str = "events") -> MessageMeta:
-    return MessageMeta(topic=topic, partition=partition, offset=offset)
-
-
-def consumed(message_id: str, offset: int, partition: int = 0, **fields: Any) -> Consumed:
-    return Consumed(make_event(message_id=message_id, **fields), meta(offset, partition))
 
 
 # --- decode_event ---------------------------------------------------------------------------

@@ -4,15 +4,14 @@ split_at_deletes and plan_batch's `deleted` map."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from event_builders import TS, TS_MS, make_event, meta
 
 from materializer.processing import (
     Consumed,
-    MessageMeta,
     RawMessage,
     UndecodableMessage,
     command_change,
@@ -24,27 +23,8 @@ from materializer.processing import (
     split_at_deletes,
 )
 from schemas.commands import UserCommand
-from schemas.events import Event
 from schemas.messages import CommandMessage
 from schemas.properties import PropertyDefinition
-
-TS = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
-TS_MS = 1772600767890
-RECEIVED = datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)
-
-
-def make_event(**fields: Any) -> Event:
-    values: dict[str, Any] = {
-        "message_id": "m1",
-        "type": "track",
-        "user_id": "u1",
-        "event": "Clicked",
-        "timestamp": TS,
-        "received_at": RECEIVED,
-        "source": "web",
-    }
-    values.update(fields)
-    return Event(**values)
 
 
 def make_command(**fields: Any) -> UserCommand:
@@ -60,10 +40,6 @@ def make_command(**fields: Any) -> UserCommand:
 
 def wire(command: UserCommand) -> bytes:
     return CommandMessage(command=command).model_dump_json().encode()
-
-
-def meta(offset: int = 0, partition: int = 0, topic: str = "events") -> MessageMeta:
-    return MessageMeta(topic=topic, partition=partition, offset=offset)
 
 
 def ev(message_id: str, offset: int, **fields: Any) -> Consumed:

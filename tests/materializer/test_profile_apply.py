@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,13 +63,6 @@ def command(op: str, user: str, minutes: float, **fields: Any) -> RawMessage:
     c = UserCommand(command_id=uid("c"), op=op, user_id=user, issued_at=at(minutes), **fields)  # type: ignore[arg-type]
     value = CommandMessage(command=c).model_dump_json().encode()
     return RawMessage(user.encode(), value, MessageMeta("events", 0, next(_offsets)))
-
-
-@pytest.fixture
-async def redis(valkey_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(valkey_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

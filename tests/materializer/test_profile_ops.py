@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import event_builders
 import orjson
 import pytest
 
@@ -52,16 +53,7 @@ def rejected(traits: dict[str, Any]) -> ProfileOps:
 
 
 def make_event(**fields: Any) -> Event:
-    values: dict[str, Any] = {
-        "message_id": "m1",
-        "type": "track",
-        "user_id": "u1",
-        "event": "$config_served",
-        "timestamp": TS,
-        "received_at": TS,
-    }
-    values.update(fields)
-    return Event(**values)
+    return event_builders.make_event(**{"event": "$config_served", **fields})
 
 
 # --- plain traits and $set ------------------------------------------------------------------

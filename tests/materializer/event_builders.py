@@ -1,0 +1,35 @@
+"""Builders the materializer's unit tests share: events and their positions in the log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from materializer.processing import Consumed, MessageMeta
+from schemas.events import Event
+
+TS = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
+TS_MS = 1772600767890
+RECEIVED = datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)
+
+
+def make_event(**fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "message_id": "m1",
+        "type": "track",
+        "user_id": "u1",
+        "event": "Clicked",
+        "timestamp": TS,
+        "received_at": RECEIVED,
+        "source": "web",
+    }
+    values.update(fields)
+    return Event(**values)
+
+
+def meta(offset: int = 0, partition: int = 0, topic: str = "events") -> MessageMeta:
+    return MessageMeta(topic=topic, partition=partition, offset=offset)
+
+
+def consumed(message_id: str, offset: int, partition: int = 0, **fields: Any) -> Consumed:
+    return Consumed(make_event(message_id=message_id, **fields), meta(offset, partition))
