@@ -71,6 +71,16 @@ async def ensure_topics(settings: Settings) -> None:
         await admin.close()
 
 
+def store_unavailable_errors() -> tuple[type[Exception], ...]:
+    """What Redis and ClickHouse raise when they are unreachable or busy (Valkey loading its
+    AOF raises a ConnectionError too): the services answer 503, the worker waits and retries."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError, OperationalError)
+
+
 def redis_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
 

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.clients import store_unavailable_errors
 from schemas.api import ErrorBody
 from schemas.messages import FieldError
 
@@ -94,19 +95,11 @@ def install_error_handlers(app: FastAPI) -> None:
     # Store outages get handlers of their own: Starlette sends a catch-all `Exception` handler's
     # answer and then re-raises, and uvicorn closes the connection, which a client can see as a
     # reset instead of the 503.
-    for store_error in _store_unavailable_errors():
+    for store_error in store_unavailable_errors():
         app.add_exception_handler(store_error, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-
-
-def _store_unavailable_errors() -> tuple[type[Exception], ...]:
-    from clickhouse_connect.driver.exceptions import OperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    return (RedisConnectionError, RedisTimeoutError, OperationalError)
 
 
 def matching_secret(candidate: str, secrets: Iterable[str]) -> str | None:

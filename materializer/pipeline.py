@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from infra.clients import store_unavailable_errors
 from materializer.processing import (
     Consumed,
     RawMessage,
@@ -186,17 +187,4 @@ class BatchProcessor:
 
 def is_transient(exc: BaseException) -> bool:
     """A store unreachable or busy: wait and retry, never give up on the data."""
-    from clickhouse_connect.driver.exceptions import OperationalError
-    from redis.exceptions import BusyLoadingError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    transient = (
-        OSError,
-        TimeoutError,
-        OperationalError,
-        RedisConnectionError,
-        RedisTimeoutError,
-        BusyLoadingError,
-    )
-    return isinstance(exc, transient)
+    return isinstance(exc, (OSError, TimeoutError, *store_unavailable_errors()))
