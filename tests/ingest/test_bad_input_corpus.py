@@ -5,7 +5,7 @@ that names the problem, never a 5xx, and must never cost the valid events sent n
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,8 +17,9 @@ from corpus import (
     build_corpus,
     response_problems,
 )
+from recording_publisher import RecordingPublisher
 
-from infra.publisher import KafkaPublisher, Position, Record
+from infra.publisher import Record
 from infra.settings import Settings
 from ingest.app import create_app
 from schemas.events import Event
@@ -52,22 +53,9 @@ CATEGORIES = {
 }
 
 
-class RecordingPublisher(KafkaPublisher):
-    """Keeps what ingest produces instead of sending it to a broker."""
-
-    def __init__(self) -> None:
-        super().__init__(SETTINGS)
-        self.records: list[Record] = []
-
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
-        start = len(self.records)
-        self.records.extend(records)
-        return [Position(0, start + i) for i in range(len(records))]
-
-
 @pytest.fixture(scope="module")
 async def ingest() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingPublisher]]:
-    publisher = RecordingPublisher()
+    publisher = RecordingPublisher(SETTINGS)
     # raise_app_exceptions=False: a crash must show as the 500 a client would get.
     transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,10 +18,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, reject, settings
 from hypothesis import strategies as st
+from recording_publisher import RecordingPublisher
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from infra.publisher import KafkaPublisher, Position, Record
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.normalize import BatchDefaults, InvalidEvent, normalize_event
@@ -169,18 +169,7 @@ def events_of_any_year(draw: st.DrawFn) -> dict[str, Any]:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-class RecordingPublisher(KafkaPublisher):
-    def __init__(self) -> None:
-        super().__init__(SETTINGS)
-        self.records: list[Record] = []
-
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
-        start = len(self.records)
-        self.records.extend(records)
-        return [Position(0, start + i) for i in range(len(records))]
-
-
-APP_PUBLISHER = RecordingPublisher()
+APP_PUBLISHER = RecordingPublisher(SETTINGS)
 APP = create_app(SETTINGS, APP_PUBLISHER)
 
 

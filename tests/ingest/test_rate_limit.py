@@ -3,14 +3,12 @@ fake publisher: 429 + Retry-After + nothing produced, one bucket per source, off
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import httpx
 import pytest
 from fastapi import FastAPI
+from recording_publisher import RecordingPublisher
 
 from infra.http import ApiError
-from infra.publisher import KafkaPublisher, Position, Record
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.ratelimit import RateLimiter, TokenBucket, rate_limiter_for
@@ -154,17 +152,7 @@ LIMITED = Settings.from_environment(
 UNLIMITED = Settings.from_environment(KEYS)
 
 
-class FakePublisher(KafkaPublisher):
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.records: list[Record] = []
-
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
-        self.records.extend(records)
-        return [Position(0, len(self.records) - len(records) + i) for i in range(len(records))]
-
-
-def limited_app(publisher: FakePublisher, clock: FakeClock) -> FastAPI:
+def limited_app(publisher: RecordingPublisher, clock: FakeClock) -> FastAPI:
     """The app of LIMITED with its limiter on a fake clock, so Retry-After values are exact."""
     app = create_app(LIMITED, publisher)
     assert isinstance(app.state.rate_limiter, RateLimiter)
@@ -186,7 +174,7 @@ def batch(n: int, event: str = "E") -> dict[str, object]:
     return {"batch": [{"type": "track", "userId": f"u{i}", "event": event} for i in range(n)]}
 
 
-def sources(publisher: FakePublisher) -> list[str]:
+def sources(publisher: RecordingPublisher) -> list[str]:
     return [
         EventMessage.model_validate_json(value).event.source
         for topic, _, value in publisher.records
@@ -195,7 +183,7 @@ def sources(publisher: FakePublisher) -> list[str]:
 
 
 async def test_within_the_limit_passes_then_429_with_retry_after_and_nothing_produced() -> None:
-    publisher, clock = FakePublisher(LIMITED), FakeClock()
+    publisher, clock = RecordingPublisher(LIMITED), FakeClock()
     async with client(limited_app(publisher, clock)) as http:
         first = await http.post("/v1/batch", json=batch(3))
         second = await http.post("/v1/track", json={"userId": "u", "event": "E"})
@@ -219,7 +207,7 @@ async def test_within_the_limit_passes_then_429_with_retry_after_and_nothing_pro
 
 
 async def test_a_body_write_key_is_limited_too() -> None:
-    publisher = FakePublisher(LIMITED)
+    publisher = RecordingPublisher(LIMITED)
     async with client(limited_app(publisher, FakeClock()), key=None) as http:
         ok = await http.post("/v1/batch", json={**batch(5), "writeKey": "k1"})
         refused = await http.post("/v1/track", json={"userId": "u", "event": "E", "writeKey": "k1"})
@@ -228,7 +216,7 @@ async def test_a_body_write_key_is_limited_too() -> None:
 
 
 async def test_each_source_has_its_own_bucket() -> None:
-    publisher = FakePublisher(LIMITED)
+    publisher = RecordingPublisher(LIMITED)
     app = limited_app(publisher, FakeClock())
     async with client(app, "k1") as web, client(app, "k2") as ios:
         assert (await web.post("/v1/batch", json=batch(5))).status_code == 200
@@ -239,7 +227,7 @@ async def test_each_source_has_its_own_bucket() -> None:
 
 
 async def test_unknown_or_missing_key_is_still_401_when_limited() -> None:
-    publisher = FakePublisher(LIMITED)
+    publisher = RecordingPublisher(LIMITED)
     app = limited_app(publisher, FakeClock())
     async with client(app, key="nope") as unknown, client(app, key=None) as anonymous:
         for _ in range(10):
@@ -249,7 +237,7 @@ async def test_unknown_or_missing_key_is_still_401_when_limited() -> None:
 
 
 async def test_a_batch_over_the_burst_passes_once_then_the_source_waits() -> None:
-    publisher = FakePublisher(LIMITED)
+    publisher = RecordingPublisher(LIMITED)
     async with client(limited_app(publisher, FakeClock())) as http:
         big = await http.post("/v1/batch", json=batch(8))
         after = await http.post("/v1/track", json={"userId": "u", "event": "E"})
@@ -261,7 +249,7 @@ async def test_a_batch_over_the_burst_passes_once_then_the_source_waits() -> Non
 
 async def test_limit_from_settings_on_the_real_clock() -> None:
     settings = Settings.from_environment({**KEYS, "PS_INGEST_RATE_LIMIT_EVENTS_PER_S": "0.01"})
-    publisher = FakePublisher(settings)
+    publisher = RecordingPublisher(settings)
     async with client(create_app(settings, publisher)) as http:
         # burst derived from the rate: max(1, ceil(2 * 0.01)) = 1 event
         ok = await http.post("/v1/track", json={"userId": "u", "event": "E"})
@@ -273,7 +261,7 @@ async def test_limit_from_settings_on_the_real_clock() -> None:
 
 
 async def test_off_by_default_many_requests_pass() -> None:
-    publisher = FakePublisher(UNLIMITED)
+    publisher = RecordingPublisher(UNLIMITED)
     app = create_app(UNLIMITED, publisher)
     assert app.state.rate_limiter is None
     async with client(app) as http:

@@ -3,12 +3,10 @@ tests/e2e; here: what is produced, with which key and topic, and the 503 path.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import httpx
 import pytest
+from recording_publisher import RecordingPublisher
 
-from infra.publisher import BrokerUnavailable, KafkaPublisher, Position, Record
 from infra.settings import Settings
 from ingest.app import create_app
 from schemas.messages import EventMessage, RejectionMessage
@@ -16,26 +14,13 @@ from schemas.messages import EventMessage, RejectionMessage
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
 
 
-class FakePublisher(KafkaPublisher):
-    def __init__(self, fail: bool = False) -> None:
-        super().__init__(SETTINGS)
-        self.records: list[Record] = []
-        self.fail = fail
-
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
-        if self.fail:
-            raise BrokerUnavailable("the broker did not acknowledge: KafkaTimeoutError")
-        self.records.extend(records)
-        return [Position(0, len(self.records) - len(records) + i) for i in range(len(records))]
-
-
-def client(publisher: FakePublisher) -> httpx.AsyncClient:
+def client(publisher: RecordingPublisher) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher))
     return httpx.AsyncClient(transport=transport, base_url="http://ingest", auth=("k1", ""))
 
 
 async def test_events_are_keyed_by_user_then_anonymous_id() -> None:
-    publisher = FakePublisher()
+    publisher = RecordingPublisher(SETTINGS)
     async with client(publisher) as http:
         body = {
             "batch": [
@@ -58,7 +43,7 @@ async def test_events_are_keyed_by_user_then_anonymous_id() -> None:
 
 
 async def test_broker_not_acknowledging_is_503_never_2xx() -> None:
-    async with client(FakePublisher(fail=True)) as http:
+    async with client(RecordingPublisher(SETTINGS, fail=True)) as http:
         response = await http.post("/v1/track", json={"userId": "u", "event": "E"})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == str(SETTINGS.retry_after_s)
@@ -68,7 +53,7 @@ async def test_broker_not_acknowledging_is_503_never_2xx() -> None:
 
 @pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
 async def test_missing_write_key_is_401_before_anything_is_produced(path: str) -> None:
-    publisher = FakePublisher()
+    publisher = RecordingPublisher(SETTINGS)
     transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher))
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
         response = await http.post(path, json={"userId": "u", "event": "E", "batch": []})
@@ -77,7 +62,7 @@ async def test_missing_write_key_is_401_before_anything_is_produced(path: str) -
 
 
 async def test_openapi_documents_every_route_and_no_cdn_docs() -> None:
-    async with client(FakePublisher()) as http:
+    async with client(RecordingPublisher(SETTINGS)) as http:
         schema = (await http.get("/openapi.json")).json()
         assert (await http.get("/docs")).status_code == 404
     expected = {f"/v1/{t}" for t in ("track", "identify", "page", "screen", "group", "alias")}
