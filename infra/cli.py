@@ -14,6 +14,14 @@ from types import FrameType
 
 from infra.embedded import EmbeddedStack
 from infra.logs import configure_logging
+from infra.ports import (
+    DataDirLock,
+    clash_report,
+    lock_message,
+    port_report,
+    stack_listeners,
+    taken_ports,
+)
 from infra.settings import Settings, get_settings
 
 
@@ -41,6 +49,23 @@ def up(settings: Settings) -> int:
     if settings.mode != "embedded":
         print("`up` runs the embedded default; set PS_MODE=embedded", file=sys.stderr)
         return 2
+    # Before anything is spawned or logged: one `make up` per data directory, and free ports.
+    lock = DataDirLock.acquire(settings.data_dir)
+    if not isinstance(lock, DataDirLock):
+        print(lock_message(lock, settings.data_dir.resolve()), file=sys.stderr)
+        return 1
+    try:
+        report = clash_report(stack_listeners(settings)) or port_report(taken_ports(settings))
+        if report:
+            print(report, file=sys.stderr)
+            return 1
+        return supervise(settings)
+    finally:
+        lock.release()
+
+
+def supervise(settings: Settings) -> int:
+    """Start the stack, print the banner, and stop everything on Ctrl-C or when a part exits."""
     stack = EmbeddedStack(settings)
     stopping = False
 
