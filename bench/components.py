@@ -119,6 +119,8 @@ def materializer_child(settings: Settings, events: int, result: Path) -> None:
     """The worker as it runs: Faust consumer, batch conductor, BatchProcessor, acknowledgements."""
     import faust
 
+    from infra.clients import kafka_metadata_client
+    from infra.topic_ids import TopicIds
     from materializer.agents import create_materializer_app, register_materializer
 
     app = create_materializer_app(settings)
@@ -137,7 +139,7 @@ def materializer_child(settings: Settings, events: int, result: Path) -> None:
         return outcome
 
     processor.process = counting
-    register_materializer(app, settings, processor)
+    register_materializer(app, settings, processor, TopicIds(kafka_metadata_client(settings)))
     faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 
@@ -145,10 +147,16 @@ def baseline_child(settings: Settings, events: int, result: Path) -> None:
     """No framework: aiokafka getmany -> the batch processor -> commit."""
     from aiokafka import AIOKafkaConsumer
 
+    from infra.clients import kafka_metadata_client
+    from infra.topic_ids import TopicIds
     from materializer.processing import MessageMeta, RawMessage
 
     async def run() -> float:
         processor = _processor(settings)
+        # the same stamping as the worker: asked once, the topic is not re-created meanwhile
+        topic_id = (await TopicIds(kafka_metadata_client(settings)).of([settings.events_topic]))[
+            settings.events_topic
+        ]
         consumer = AIOKafkaConsumer(
             settings.events_topic,
             bootstrap_servers=settings.kafka_bootstrap,
@@ -167,7 +175,9 @@ def baseline_child(settings: Settings, events: int, result: Path) -> None:
                     timeout_ms=100, max_records=settings.batch_max_events
                 )
                 batch = [
-                    RawMessage(m.key, m.value, MessageMeta(tp.topic, tp.partition, m.offset))
+                    RawMessage(
+                        m.key, m.value, MessageMeta(tp.topic, tp.partition, m.offset, topic_id)
+                    )
                     for tp, records in fetched.items()
                     for m in records
                 ]
@@ -185,10 +195,13 @@ def baseline_child(settings: Settings, events: int, result: Path) -> None:
 
 
 def processor_child(settings: Settings, events: int, users: int, result: Path) -> None:
+    from infra.topic_ids import NO_TOPIC_ID
     from materializer.processing import MessageMeta, RawMessage
 
     messages = [
-        RawMessage(*sample_value(i, users), MessageMeta(settings.events_topic, i % 4, i))
+        RawMessage(
+            *sample_value(i, users), MessageMeta(settings.events_topic, i % 4, i, NO_TOPIC_ID)
+        )
         for i in range(events)
     ]
 

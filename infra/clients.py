@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -43,6 +44,30 @@ def kafka_producer(settings: Settings, client_id: str = "profilestream") -> AIOK
         client_id=client_id,
         partitioner=partition_for_key,
     )
+
+
+def kafka_metadata_client(settings: Settings) -> Callable[[], Awaitable[Any]]:
+    """A getter of one bootstrapped aiokafka client for metadata requests (topic ids), made on
+    first use on the caller's event loop and made again if its bootstrap failed."""
+    client: Any = None
+
+    async def ready_client() -> Any:
+        nonlocal client
+        if client is None:
+            fresh = AIOKafkaClient(
+                bootstrap_servers=settings.kafka_bootstrap,
+                client_id="profilestream-metadata",
+                request_timeout_ms=settings.kafka_request_timeout_ms,
+            )
+            try:
+                await fresh.bootstrap()
+            except BaseException:
+                await fresh.close()
+                raise
+            client = fresh
+        return client
+
+    return ready_client
 
 
 async def ensure_topics(settings: Settings) -> None:

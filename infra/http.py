@@ -24,6 +24,7 @@ STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     500: "internal_error",
     415: "unsupported_media_type",

@@ -21,6 +21,13 @@ and there are three shared keys:
     ps:customer_ids    hash   json customer_id -> user (customer_id is unique)
     ps:property_definitions  hash  name -> PropertyDefinition json
 
+and two per topic, written by the materializer, whose values name the topic's id (one life of
+the topic: offsets restart at 0 when it is created anew, see infra.topic_ids):
+
+    ps:applied:<topic>   hash  partition -> "<topic id>:<offset>", the highest offset applied
+    ps:inflight:<topic>  hash  partition -> "<topic id>:<first>:<last>", offsets a worker may
+                               have inserted into ClickHouse but not yet applied to Redis
+
 Merges and the shared keys touch keys of other users, which Redis Cluster refuses in one
 script: identity merge and the users list need a single Redis (or Valkey) primary.
 """
@@ -28,6 +35,8 @@ script: identity merge and the users list need a single Redis (or Valkey) primar
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from infra.topic_ids import TopicId
 
 PREFIX = "ps"
 
@@ -55,12 +64,59 @@ def profile_keys(user_id: str) -> ProfileKeys:
 
 
 def inflight_key(topic: str) -> str:
-    """Hash partition -> "first:last" offsets a worker may have inserted into ClickHouse but
-    not yet applied to Redis. It survives a crash, so the replay knows which events to look up
-    in ClickHouse before inserting them again."""
+    """Hash partition -> in-flight mark (`encode_in_flight`): offsets a worker may have
+    inserted into ClickHouse but not yet applied to Redis. It survives a crash, so the replay
+    knows which events to look up in ClickHouse before inserting them again."""
     return f"{PREFIX}:inflight:{topic}"
 
 
 def applied_offsets_key(topic: str) -> str:
-    """Hash partition -> highest offset whose events are in ClickHouse and Redis."""
+    """Hash partition -> applied mark (`encode_applied`): the highest offset whose events are
+    in ClickHouse and Redis."""
     return f"{PREFIX}:applied:{topic}"
+
+
+@dataclass(frozen=True)
+class AppliedMark:
+    topic_id: TopicId
+    offset: int
+
+
+@dataclass(frozen=True)
+class InFlightMark:
+    topic_id: TopicId | None  # None: written before marks named their topic id
+    first: int
+    last: int
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def encode_applied(topic_id: TopicId, offset: int) -> str:
+    return f"{topic_id}:{offset}"
+
+
+def parse_applied(value: bytes | str | None) -> AppliedMark | None:
+    """None when absent, or written before marks named their topic id: such a mark cannot
+    tell which life of the partition it belongs to, so it vouches for nothing."""
+    if value is None:
+        return None
+    topic_id, separator, offset = _text(value).partition(":")
+    if not separator:
+        return None
+    return AppliedMark(topic_id, int(offset))
+
+
+def encode_in_flight(topic_id: TopicId, first: int, last: int) -> str:
+    return f"{topic_id}:{first}:{last}"
+
+
+def parse_in_flight(value: bytes | str | None) -> InFlightMark | None:
+    if value is None:
+        return None
+    parts = _text(value).split(":")
+    if len(parts) == 2:  # an older worker's mark: honoured, a look-up too many costs little
+        return InFlightMark(None, int(parts[0]), int(parts[1]))
+    topic_id, first, last = parts
+    return InFlightMark(topic_id, int(first), int(last))

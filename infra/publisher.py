@@ -1,30 +1,37 @@
 """Producing to Kafka, for ingest (events) and the query service (management commands): every
 record is acknowledged by the broker (acks=all) before the request is answered, or the whole
-request fails with `BrokerUnavailable`."""
+request fails with `BrokerUnavailable`. Management writes also get each record's position,
+which names the topic's id (see infra.topic_ids), so a read can wait until it is applied."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 
 from infra.clients import kafka_producer
 from infra.settings import Settings
+from infra.topic_ids import TopicId, TopicIds
 
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where the broker stored a record: reads can wait until the materializer passed it."""
+    """Where the broker stored a record: reads can wait until the materializer passed it. The
+    topic id tells this life of the partition from another (offsets restart at 0 when a topic
+    is created anew)."""
 
     partition: int
     offset: int
+    topic_id: TopicId
 
 
 class BrokerUnavailable(Exception):
@@ -40,6 +47,10 @@ class KafkaPublisher:
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._start_lock = asyncio.Lock()
+        self._topic_ids = TopicIds(self._metadata_client)
+
+    async def _metadata_client(self) -> Any:
+        return (await self._ready_producer()).client
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -57,19 +68,48 @@ class KafkaPublisher:
                 self._producer = producer
             return self._producer
 
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
+    async def publish(self, records: Sequence[Record]) -> None:
         """Return once the broker acknowledged every record; raise BrokerUnavailable otherwise."""
+        if records:
+            await self._acknowledged(self._produce(records))
+
+    async def publish_with_positions(self, records: Sequence[Record]) -> list[Position]:
+        """`publish`, and where each record was stored, stamped with its topic's id."""
         if not records:
             return []
+        return await self._acknowledged(self._produce_and_locate(records))
+
+    async def current_topic_id(self, topic: str) -> TopicId:
+        """The topic's id as the broker has it now (BrokerUnavailable if it cannot say)."""
+        ids = await self._acknowledged(self._topic_ids.fresh([topic]))
+        return ids[topic]
+
+    async def _produce(self, records: Sequence[Record]) -> list[Any]:
+        producer = await self._ready_producer()
+        futures = [
+            await producer.send(topic, value=value, key=key) for topic, key, value in records
+        ]
+        return list(await asyncio.gather(*futures))
+
+    async def _produce_and_locate(self, records: Sequence[Record]) -> list[Position]:
+        topics = sorted({topic for topic, _, _ in records})
+        expected = await self._topic_ids.of(topics)
+        while True:
+            stored = await self._produce(records)
+            current = await self._topic_ids.fresh(topics)
+            if current == expected:
+                # The id was the same before and after the records were stored, and an id is
+                # never reused: they are in the log it names.
+                return [Position(m.partition, m.offset, current[m.topic]) for m in stored]
+            # The topic was created anew meanwhile, and the records may sit in the old log.
+            # Store them again: their messageIds make a second copy harmless.
+            log.warning("topic id changed during a produce; producing again")
+            expected = current
+
+    async def _acknowledged(self, produce: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._settings.publish_timeout_s):
-                producer = await self._ready_producer()
-                futures = [
-                    await producer.send(topic, value=value, key=key)
-                    for topic, key, value in records
-                ]
-                stored = await asyncio.gather(*futures)
-                return [Position(m.partition, m.offset) for m in stored]
+                return await produce
         except BrokerUnavailable:
             raise
         except Exception as exc:  # KafkaError, TimeoutError: either way not acknowledged

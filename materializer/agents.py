@@ -13,6 +13,7 @@ import faust
 from faust.types import Message
 
 from infra.settings import Settings
+from infra.topic_ids import TopicIds
 from materializer.app import create_faust_app
 from materializer.batches import BatchBuffer, BatchConductor, BatchConsumer
 from materializer.pipeline import BatchProcessor
@@ -45,7 +46,11 @@ def create_materializer_app(settings: Settings) -> faust.App:
     return app
 
 
-def register_materializer(app: faust.App, settings: Settings, processor: BatchProcessor) -> None:
+def register_materializer(
+    app: faust.App, settings: Settings, processor: BatchProcessor, topic_ids: TopicIds
+) -> None:
+    """`topic_ids` stamps each message with its topic's id (the life of the topic it was read
+    from; infra.topic_ids); it is asked again after every assignment."""
     events_topic = declare_events_topic(app, settings)
     dead_letter_topic = app.topic(
         settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
@@ -68,6 +73,8 @@ def register_materializer(app: faust.App, settings: Settings, processor: BatchPr
         assigned = kwargs.get("assigned") or set()
         mine = sorted(tp.partition for tp in assigned if tp.topic == settings.events_topic)
         log.info("assigned %s partitions %s", settings.events_topic, mine)
+        # A topic deleted and created again is assigned anew: ask its id again.
+        topic_ids.forget()
 
     app.on_partitions_assigned.connect(log_assignment)  # type: ignore[arg-type]  # mode hint
 
@@ -78,7 +85,7 @@ def register_materializer(app: faust.App, settings: Settings, processor: BatchPr
             # owner reads them again from the committed offset.
             generation = app.consumer_generation_id
             current = [m for m in taken if m.generation_id == generation]
-            await _process_until_done(processor, current)
+            await _process_until_done(processor, topic_ids, current)
             ack = app.consumer.ack
             for message in current:
                 ack(message)
@@ -86,16 +93,21 @@ def register_materializer(app: faust.App, settings: Settings, processor: BatchPr
     app.task(materialize)
 
 
-async def _process_until_done(processor: BatchProcessor, messages: list[Message]) -> None:
+async def _process_until_done(
+    processor: BatchProcessor, topic_ids: TopicIds, messages: list[Message]
+) -> None:
     """The processor retries unreachable stores and dead-letters bad events itself; anything
-    else escaping it is a bug, and the batch is retried rather than skipped (it is not yet
-    acknowledged, and every write is idempotent)."""
-    batch = [
-        RawMessage(key=m.key, value=m.value, meta=MessageMeta(m.topic, m.partition, m.offset))
-        for m in messages
-    ]
-    while batch:
+    else escaping it (or the broker not saying a topic's id) is retried rather than skipped:
+    the batch is not yet acknowledged, and every write is idempotent."""
+    while messages:
         try:
+            ids = await topic_ids.of({m.topic for m in messages})
+            batch = [
+                RawMessage(
+                    m.key, m.value, MessageMeta(m.topic, m.partition, m.offset, ids[m.topic])
+                )
+                for m in messages
+            ]
             await processor.process(batch)
             return
         except asyncio.CancelledError:

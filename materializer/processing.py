@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from infra.topic_ids import TopicId
 from materializer.profile_ops import (
     Definitions,
     ProfileOps,
@@ -27,6 +28,11 @@ from schemas.messages import DeadLetterMessage, EventsTopicMessage
 _topic_message: TypeAdapter[Any] = TypeAdapter(EventsTopicMessage)
 
 
+# One partition of one life of a topic: (topic, partition, topic id). Offsets restart at 0 when
+# a topic is created anew, so marks are kept per life (infra.topic_ids).
+PartitionKey = tuple[str, int, TopicId]
+
+
 class MessageMeta(NamedTuple):
     """Where a message came from: travels with the data so commits follow the writes. (Named
     tuples, here and below: one of each per event, and a frozen dataclass costs several times
@@ -35,6 +41,11 @@ class MessageMeta(NamedTuple):
     topic: str
     partition: int
     offset: int
+    topic_id: TopicId
+
+    @property
+    def partition_key(self) -> PartitionKey:
+        return (self.topic, self.partition, self.topic_id)
 
 
 class Consumed(NamedTuple):
@@ -191,9 +202,6 @@ class OffsetRange:
         return isinstance(offset, int) and self.first <= offset <= self.last
 
 
-PartitionKey = tuple[str, int]  # (topic, partition)
-
-
 @dataclass
 class BatchPlan:
     """What one batch writes: new rows for ClickHouse, changes per user for Redis, and the
@@ -232,7 +240,7 @@ def possibly_stored(
         item
         for item in consumed
         if item.event.message_id not in already_applied
-        and item.meta.offset in in_flight.get((item.meta.topic, item.meta.partition), ())
+        and item.meta.offset in in_flight.get(item.meta.partition_key, ())
     ]
 
 
@@ -250,7 +258,7 @@ def plan_batch(
     plan = BatchPlan()
     first_offsets: dict[PartitionKey, int] = {}
     for item in consumed:
-        key = (item.meta.topic, item.meta.partition)
+        key = item.meta.partition_key
         plan.last_offsets[key] = max(plan.last_offsets.get(key, -1), item.meta.offset)
         first_offsets[key] = min(first_offsets.get(key, item.meta.offset), item.meta.offset)
     for key, last in plan.last_offsets.items():

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import faust
 
-from infra.clients import clickhouse_client, ensure_topics, redis_client
+from infra.clients import clickhouse_client, ensure_topics, kafka_metadata_client, redis_client
 from infra.settings import Settings
+from infra.topic_ids import TopicIds
 from infra.warehouse import ensure_schema
 from materializer.agents import create_materializer_app, register_materializer
 from materializer.pipeline import BatchProcessor
@@ -41,7 +42,7 @@ def build_worker_app(settings: Settings) -> faust.App:
         ClickHouseEventSink(clickhouse_client(settings)),
         retry_max_s=settings.sink_retry_max_s,
     )
-    register_materializer(app, settings, processor)
+    register_materializer(app, settings, processor, TopicIds(kafka_metadata_client(settings)))
     return app
 
 

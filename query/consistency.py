@@ -1,7 +1,11 @@
-"""Read-your-writes: a management write answers with the position (partition:offset) the broker
-stored it at; a read given `after=<position>` waits, bounded, until the materializer has
-applied every message of that partition up to it (`ps:applied:<topic>`, written by the same
-Redis call that applies the changes)."""
+"""Read-your-writes: a management write answers with the position the broker stored it at
+(`<partition>:<offset>@<topic id>`); a read given `after=<position>` waits, bounded, until the
+materializer has applied every message of that partition up to it (`ps:applied:<topic>`,
+written by the same Redis call that applies the changes).
+
+The topic id names one life of the topic: offsets restart at 0 when the topic is created anew
+(and the embedded broker, which keeps its logs in memory, does that on every restart). A mark
+vouches for a position only when both name the same life (infra.topic_ids)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from infra.profile_keys import applied_offsets_key
+from infra.profile_keys import AppliedMark, applied_offsets_key, parse_applied
 from infra.publisher import Position
 
 POLL_S = 0.02
@@ -23,22 +27,37 @@ class BadPosition(ValueError):
 
 
 def format_position(position: Position) -> str:
-    return f"{position.partition}:{position.offset}"
+    return f"{position.partition}:{position.offset}@{position.topic_id}"
 
 
-POSITION = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")
+# ASCII digits only: str.isdigit() takes "²"
+POSITION = re.compile(r"([0-9]{1,9}):([0-9]{1,19})@([0-9a-f]{32})")
 
 
 def parse_position(text: str) -> Position:
-    match = POSITION.fullmatch(text)  # ASCII digits only: str.isdigit() takes "²"
+    match = POSITION.fullmatch(text)
     if match is None:
-        raise BadPosition("expected <partition>:<offset>, as returned by a write")
-    return Position(int(match[1]), int(match[2]))
+        raise BadPosition(
+            "expected <partition>:<offset>@<topic id>, as returned by a write "
+            "(X-Profilestream-Position)"
+        )
+    return Position(int(match[1]), int(match[2]), match[3])
+
+
+def covers(mark: AppliedMark | None, position: Position) -> bool:
+    """Whether the applied mark vouches for the position: the same life of the partition, and
+    at or past its offset."""
+    return (
+        mark is not None and mark.topic_id == position.topic_id and mark.offset >= position.offset
+    )
+
+
+async def applied_mark(client: aioredis.Redis, topic: str, partition: int) -> AppliedMark | None:
+    return parse_applied(await client.hget(applied_offsets_key(topic), str(partition)))
 
 
 async def is_applied(client: aioredis.Redis, topic: str, position: Position) -> bool:
-    applied = await client.hget(applied_offsets_key(topic), str(position.partition))
-    return applied is not None and int(applied) >= position.offset
+    return covers(await applied_mark(client, topic, position.partition), position)
 
 
 async def wait_applied(

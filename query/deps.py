@@ -9,9 +9,9 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from infra.http import ApiError, matching_secret
-from infra.publisher import KafkaPublisher
+from infra.publisher import BrokerUnavailable, KafkaPublisher, Position
 from infra.settings import Settings
-from query.consistency import BadPosition, parse_position, wait_applied
+from query.consistency import BadPosition, applied_mark, covers, parse_position, wait_applied
 from schemas.messages import FieldError
 
 _bearer = HTTPBearer(auto_error=False)
@@ -58,10 +58,11 @@ PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
 async def wait_for_write(
     redis: RedisDep,
     settings: SettingsDep,
+    publisher: PublisherDep,
     after: Annotated[
         str | None,
         Query(
-            max_length=64,
+            max_length=80,
             description="a write's position (X-Profilestream-Position): answer only once the "
             "materializer has applied it",
         ),
@@ -73,12 +74,31 @@ async def wait_for_write(
         position = parse_position(after)
     except BadPosition as exc:
         raise ApiError(400, str(exc), [FieldError(field="after", reason=str(exc))]) from None
-    if not await wait_applied(redis, settings.events_topic, position, settings.applied_wait_s):
+    topic = settings.events_topic
+    mark = await applied_mark(redis, topic, position.partition)
+    if covers(mark, position):
+        return
+    if (mark is None or mark.topic_id != position.topic_id) and await _names_a_gone_log(
+        publisher, topic, position
+    ):
+        reason = (
+            "names an earlier life of the events topic (the broker restarted or the topic was "
+            "created anew): that write was applied then or is lost; read without `after`"
+        )
+        raise ApiError(410, f"`after` {reason}", [FieldError(field="after", reason=reason)])
+    if not await wait_applied(redis, topic, position, settings.applied_wait_s):
         raise ApiError(
             503,
             "the write at this position is not applied yet; retry",
             headers={"Retry-After": "1"},
         )
+
+
+async def _names_a_gone_log(publisher: KafkaPublisher, topic: str, position: Position) -> bool:
+    try:
+        return await publisher.current_topic_id(topic) != position.topic_id
+    except BrokerUnavailable:
+        return False  # cannot tell: "not applied yet" is the safe answer
 
 
 AfterDep = Annotated[None, Depends(wait_for_write)]

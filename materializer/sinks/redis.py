@@ -24,10 +24,13 @@ from infra.profile_keys import (
     PROPERTY_DEFINITIONS,
     USERS_INDEX,
     applied_offsets_key,
+    encode_applied,
+    encode_in_flight,
     inflight_key,
+    parse_in_flight,
     profile_keys,
 )
-from materializer.processing import BatchPlan, Consumed, OffsetRange
+from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
 from schemas.properties import PropertyDefinition
 
 # KEYS: the `seen` set of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
@@ -68,11 +71,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def parse_range(value: bytes | str | None) -> OffsetRange | None:
-    if value is None:
+def in_flight_range(value: bytes | str | None, key: PartitionKey) -> OffsetRange | None:
+    """The offsets a stored in-flight mark covers in the life of the partition `key` names;
+    None for a mark left by another life (its offsets mean nothing in this one)."""
+    marked = parse_in_flight(value)
+    if marked is None or marked.topic_id not in (None, key[2]):
         return None
-    first, _, last = _text(value).partition(":")
-    return OffsetRange(int(first), int(last))
+    return OffsetRange(marked.first, marked.last)
 
 
 class RedisProfileSink:
@@ -93,14 +98,14 @@ class RedisProfileSink:
 
     async def lookup(
         self, consumed: Sequence[Consumed]
-    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange], dict[str, PropertyDefinition]]:
-        """(messageIds already applied, in-flight offset range per (topic, partition), the
-        custom property definitions)."""
+    ) -> tuple[set[str], dict[PartitionKey, OffsetRange], dict[str, PropertyDefinition]]:
+        """(messageIds already applied, in-flight offset range per partition, the custom
+        property definitions)."""
         ids_by_user: dict[str, list[str]] = defaultdict(list)
-        partitions_by_topic: dict[str, set[int]] = defaultdict(set)
+        partitions_by_topic: dict[str, set[PartitionKey]] = defaultdict(set)
         for item in consumed:
             ids_by_user[item.event.profile_key].append(item.event.message_id)
-            partitions_by_topic[item.meta.topic].add(item.meta.partition)
+            partitions_by_topic[item.meta.topic].add(item.meta.partition_key)
         async with self._client.pipeline(transaction=False) as pipe:
             groups = self._slot_groups(ids_by_user)
             for users in groups:
@@ -109,11 +114,11 @@ class RedisProfileSink:
                     args=[orjson.dumps([ids_by_user[u] for u in users])],
                     client=pipe,  # type: ignore[arg-type]  # redis-py runs scripts in pipelines
                 )
-            asked: list[tuple[str, list[int]]] = []
+            asked: list[list[PartitionKey]] = []
             for topic, partition_set in partitions_by_topic.items():
                 ordered = sorted(partition_set)
-                pipe.hmget(inflight_key(topic), [str(p) for p in ordered])
-                asked.append((topic, ordered))
+                pipe.hmget(inflight_key(topic), [str(key[1]) for key in ordered])
+                asked.append(ordered)
             pipe.hgetall(PROPERTY_DEFINITIONS)
             results = await pipe.execute()
         definitions = {
@@ -121,12 +126,12 @@ class RedisProfileSink:
             for name, value in results.pop().items()
         }
         applied = {_text(i) for found in results[: len(groups)] for i in found}
-        in_flight: dict[tuple[str, int], OffsetRange] = {}
-        for (topic, partitions), values in zip(asked, results[len(groups) :], strict=True):
-            for partition, value in zip(partitions, values, strict=True):
-                marked = parse_range(value)
+        in_flight: dict[PartitionKey, OffsetRange] = {}
+        for keys, values in zip(asked, results[len(groups) :], strict=True):
+            for key, value in zip(keys, values, strict=True):
+                marked = in_flight_range(value, key)
                 if marked is not None:
-                    in_flight[(topic, partition)] = marked
+                    in_flight[key] = marked
         return applied, in_flight, definitions
 
     async def merged_ids(self, user: str) -> set[str]:
@@ -140,8 +145,12 @@ class RedisProfileSink:
 
     async def mark_in_flight(self, plan: BatchPlan) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
-            for (topic, partition), marked in plan.in_flight.items():
-                pipe.hset(inflight_key(topic), str(partition), f"{marked.first}:{marked.last}")
+            for (topic, partition, topic_id), marked in plan.in_flight.items():
+                pipe.hset(
+                    inflight_key(topic),
+                    str(partition),
+                    encode_in_flight(topic_id, marked.first, marked.last),
+                )
             await pipe.execute()
 
     async def apply(self, plan: BatchPlan) -> None:
@@ -153,13 +162,17 @@ class RedisProfileSink:
                     keys += (user_keys.profile, user_keys.seen)
                 args = [orjson.dumps([(u, plan.changes_by_user[u]) for u in users])]
                 await self._apply_changes(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-            for (topic, partition), remaining in plan.in_flight_after.items():
+            for (topic, partition, topic_id), remaining in plan.in_flight_after.items():
                 if remaining is None:
                     pipe.hdel(inflight_key(topic), str(partition))
                 else:
                     pipe.hset(
-                        inflight_key(topic), str(partition), f"{remaining.first}:{remaining.last}"
+                        inflight_key(topic),
+                        str(partition),
+                        encode_in_flight(topic_id, remaining.first, remaining.last),
                     )
-            for (topic, partition), offset in plan.last_offsets.items():
-                pipe.hset(applied_offsets_key(topic), str(partition), str(offset))
+            for (topic, partition, topic_id), offset in plan.last_offsets.items():
+                pipe.hset(
+                    applied_offsets_key(topic), str(partition), encode_applied(topic_id, offset)
+                )
             await pipe.execute()

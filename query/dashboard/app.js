@@ -12,6 +12,8 @@ const DEFAULT_FIELDS = [
 ];
 const view = () => document.getElementById("view");
 let flashNext = null;
+// A write answered 202 (accepted, not applied yet): the next read of a user waits for it.
+let pendingAfter = null;
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -104,6 +106,8 @@ async function api(method, path, body) {
     flashNext = ["Your session ended: sign in again.", "error"];
     location.hash = "#/signin";
   }
+  const position = response.headers.get("X-Profilestream-Position");
+  if (response.status === 202 && position) pendingAfter = position;
   if (!response.ok) {
     throw new ApiError(response.status, (data && data.message) || response.statusText,
       (data && data.errors) || []);
@@ -366,13 +370,24 @@ async function userPage(userId, tab) {
   tab = tab || "overview";
   show(h("p", { class: "muted" }, "Loading user…"));
   let profile;
-  try {
-    profile = (await api("GET", `/v1/users/${encodeURIComponent(userId)}`)).data;
-  } catch (error) {
-    show(h("h1", {}, userId), error.status === 404
-      ? h("div", { class: "card" }, "No such user (it may have been deleted). ", h("a", { href: "#/users" }, "Back to users"))
-      : errorBanner(error));
-    return;
+  const after = pendingAfter;
+  pendingAfter = null;
+  const path = `/v1/users/${encodeURIComponent(userId)}` + (after ? `?after=${encodeURIComponent(after)}` : "");
+  for (let attempt = 1; ; attempt++) {
+    try {
+      profile = (await api("GET", path)).data;
+      break;
+    } catch (error) {
+      if (after && error.status === 503 && attempt < 20) {  // the write is not applied yet
+        show(h("p", { class: "muted" }, "Waiting for the materializer to apply the write…"));
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      show(h("h1", {}, userId), error.status === 404
+        ? h("div", { class: "card" }, "No such user (it may have been deleted). ", h("a", { href: "#/users" }, "Back to users"))
+        : errorBanner(error));
+      return;
+    }
   }
   if (profile.user_id !== userId) {  // an anonymous id merged into this user
     location.replace(`#/users/${encodeURIComponent(profile.user_id)}/${tab}`);

@@ -91,7 +91,7 @@ async def _publish(
 ) -> Position:
     value = CommandMessage(command=command).model_dump_json().encode()
     try:
-        [position] = await publisher.publish(
+        [position] = await publisher.publish_with_positions(
             [(settings.events_topic, command.user_id.encode(), value)]
         )
     except BrokerUnavailable as exc:

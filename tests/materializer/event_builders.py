@@ -11,6 +11,8 @@ from schemas.events import Event
 TS = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 TS_MS = 1772600767890
 RECEIVED = datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)
+# The id of the topic's current life, as the broker would give it (infra.topic_ids).
+TOPIC_ID = "0190a1b2c3d4e5f60718293a4b5c6d7e"
 
 
 def make_event(**fields: Any) -> Event:
@@ -27,8 +29,10 @@ def make_event(**fields: Any) -> Event:
     return Event(**values)
 
 
-def meta(offset: int = 0, partition: int = 0, topic: str = "events") -> MessageMeta:
-    return MessageMeta(topic=topic, partition=partition, offset=offset)
+def meta(
+    offset: int = 0, partition: int = 0, topic: str = "events", topic_id: str = TOPIC_ID
+) -> MessageMeta:
+    return MessageMeta(topic=topic, partition=partition, offset=offset, topic_id=topic_id)
 
 
 def consumed(message_id: str, offset: int, partition: int = 0, **fields: Any) -> Consumed:

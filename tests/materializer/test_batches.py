@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from infra.settings import Settings
+from infra.topic_ids import TopicIds
 from materializer.agents import create_materializer_app, register_materializer
 from materializer.app import create_faust_app
 from materializer.batches import BatchBuffer, BatchConductor, BatchConsumer
@@ -104,11 +105,20 @@ async def test_clear_drops_everything_and_releases_a_blocked_producer(
     waiting.cancel()
 
 
+async def no_broker() -> None:
+    raise AssertionError("these tests ask the broker nothing")
+
+
 def test_the_worker_app_uses_the_batch_path() -> None:
     """The e2e and fault tests run the worker built this way; this pins that it is."""
     settings = Settings.from_environment({})
     app = create_materializer_app(settings)
-    register_materializer(app, settings, BatchProcessor(None, None))  # type: ignore[arg-type]
+    register_materializer(
+        app,
+        settings,
+        BatchProcessor(None, None),  # type: ignore[arg-type]
+        TopicIds(no_broker),
+    )
     assert isinstance(app.topics, BatchConductor)
     assert settings.events_topic in app.topics.batch_buffers
     assert isinstance(app.consumer, BatchConsumer)
@@ -121,4 +131,5 @@ def test_registering_on_a_plain_faust_app_is_refused() -> None:
             create_faust_app(settings),
             settings,
             BatchProcessor(None, None),  # type: ignore[arg-type]
+            TopicIds(no_broker),
         )

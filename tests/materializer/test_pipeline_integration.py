@@ -9,10 +9,18 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from event_builders import TOPIC_ID
 
+from infra.profile_keys import applied_offsets_key, encode_applied, encode_in_flight, inflight_key
 from infra.warehouse import EVENTS_TABLE
 from materializer.pipeline import BatchProcessor
-from materializer.processing import MessageMeta, RawMessage, decode_batch, plan_batch
+from materializer.processing import (
+    MessageMeta,
+    OffsetRange,
+    RawMessage,
+    decode_batch,
+    plan_batch,
+)
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
 from query.profiles import read_profile
@@ -35,7 +43,7 @@ def message(user: str, n: int, offset: int, **fields: Any) -> RawMessage:
         **fields,
     )
     value = EventMessage(event=event).model_dump_json().encode()
-    return RawMessage(user.encode(), value, MessageMeta("events", 0, offset))
+    return RawMessage(user.encode(), value, MessageMeta("events", 0, offset, TOPIC_ID))
 
 
 @pytest.fixture
@@ -158,9 +166,41 @@ async def test_poison_goes_to_dead_letter_and_the_rest_is_written(
     processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
 ) -> None:
     ada = user()
-    poison = RawMessage(b"k", b"\x00garbage", MessageMeta("events", 0, 50))
+    poison = RawMessage(b"k", b"\x00garbage", MessageMeta("events", 0, 50, TOPIC_ID))
     result = await processor.process([message(ada, 1, 49), poison, message(ada, 2, 51)])
     assert (result.consumed, result.inserted, result.dead_lettered) == (2, 2, 1)
     letters = processor.letters  # type: ignore[attr-defined]
     assert letters[-1].offset == 50 and letters[-1].reason
-    assert await redis.hget("ps:applied:events", "0") == b"51"
+    assert await redis.hget("ps:applied:events", "0") == f"{TOPIC_ID}:51".encode()
+
+
+async def test_marks_left_by_an_earlier_life_of_the_partition_are_ignored_and_replaced(
+    processor: BatchProcessor, redis: aioredis.Redis
+) -> None:
+    """After the topic is created anew (or the embedded broker restarts), offsets start again
+    at 0 while Valkey keeps the previous life's marks: they must neither send the new life's
+    events to ClickHouse look-ups nor vouch for its positions."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    earlier = "0190a1b2c3d4e5f60718293a4b5c0000"
+    sink = RedisProfileSink(redis)
+    ada = user()
+
+    def at(offset: int) -> RawMessage:
+        plain = message(ada, offset, offset)
+        return RawMessage(plain.key, plain.value, MessageMeta(topic, 0, offset, TOPIC_ID))
+
+    consumed, _ = decode_batch([at(5)])
+    key = (topic, 0, TOPIC_ID)
+    await redis.hset(inflight_key(topic), "0", encode_in_flight(earlier, 0, 100))
+    assert (await sink.lookup(consumed))[1] == {}
+    await redis.hset(inflight_key(topic), "0", "0:100")  # written before marks named a life
+    assert (await sink.lookup(consumed))[1] == {key: OffsetRange(0, 100)}
+    await redis.hset(inflight_key(topic), "0", encode_in_flight(TOPIC_ID, 3, 9))
+    assert (await sink.lookup(consumed))[1] == {key: OffsetRange(3, 9)}
+
+    await redis.hset(inflight_key(topic), "0", encode_in_flight(earlier, 0, 100))
+    await redis.hset(applied_offsets_key(topic), "0", encode_applied(earlier, 500))
+    result = await processor.process([at(0), at(1)])
+    assert result.inserted == 2
+    assert await redis.hget(applied_offsets_key(topic), "0") == f"{TOPIC_ID}:1".encode()
+    assert await redis.hget(inflight_key(topic), "0") is None

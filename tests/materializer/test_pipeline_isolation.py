@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from event_builders import TOPIC_ID
+
 from materializer.pipeline import BatchProcessor
 from materializer.processing import BatchPlan, Consumed, MessageMeta, OffsetRange, RawMessage
 from schemas.events import Event
@@ -21,7 +23,7 @@ class FakeProfiles:
 
     async def lookup(
         self, consumed: Sequence[Consumed]
-    ) -> tuple[set[str], dict[tuple[str, int], OffsetRange], dict[str, Any]]:
+    ) -> tuple[set[str], dict[tuple[str, int, str], OffsetRange], dict[str, Any]]:
         done = {m for ids in self.applied.values() for m in ids}
         return {c.event.message_id for c in consumed} & done, {}, {}
 
@@ -63,7 +65,7 @@ def messages(count: int) -> list[RawMessage]:
             received_at=datetime(2026, 11, 1, tzinfo=UTC),
         )
         value = EventMessage(event=event).model_dump_json().encode()
-        out.append(RawMessage(event.user_id.encode(), value, MessageMeta("events", 0, i)))
+        out.append(RawMessage(event.user_id.encode(), value, MessageMeta("events", 0, i, TOPIC_ID)))
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from event_builders import RECEIVED, TS, TS_MS, consumed, make_event, meta
+from event_builders import RECEIVED, TOPIC_ID, TS, TS_MS, consumed, make_event, meta
 
 from infra.warehouse import EVENT_COLUMNS
 from materializer.processing import (
@@ -300,7 +300,7 @@ def test_plan_batch_applied_only_batch_has_no_rows_or_changes() -> None:
     plan = plan_batch([consumed("a", 1)], already_applied={"a"}, already_stored=set())
     assert plan.rows == []
     assert plan.changes_by_user == {}
-    assert plan.last_offsets == {("events", 0): 1}
+    assert plan.last_offsets == {("events", 0, TOPIC_ID): 1}
 
 
 def test_plan_batch_already_stored_gives_change_but_no_row() -> None:
@@ -335,9 +335,9 @@ def test_plan_batch_last_offsets_per_topic_partition_include_skipped() -> None:
     ]
     plan = plan_batch(items, already_applied={"b"}, already_stored=set())
     assert plan.last_offsets == {
-        ("events", 0): 11,
-        ("events", 1): 3,
-        ("other", 0): 100,
+        ("events", 0, TOPIC_ID): 11,
+        ("events", 1, TOPIC_ID): 3,
+        ("other", 0, TOPIC_ID): 100,
     }
     assert [row[0] for row in plan.rows] == ["a", "c", "d", "e", "f"]
 
@@ -368,7 +368,7 @@ def _consumed_at(offsets: list[int], partition: int = 0) -> list[Consumed]:
                 timestamp=datetime(2026, 11, 1, tzinfo=UTC),
                 received_at=datetime(2026, 11, 1, tzinfo=UTC),
             ),
-            MessageMeta("events", partition, o),
+            MessageMeta("events", partition, o, TOPIC_ID),
         )
         for o in offsets
     ]
@@ -376,25 +376,25 @@ def _consumed_at(offsets: list[int], partition: int = 0) -> list[Consumed]:
 
 def test_plan_marks_the_batch_offsets_in_flight_and_clears_them_after() -> None:
     plan = plan_batch(_consumed_at([10, 11, 12]), set(), set())
-    assert plan.in_flight == {("events", 0): OffsetRange(10, 12)}
-    assert plan.in_flight_after == {("events", 0): None}
+    assert plan.in_flight == {("events", 0, TOPIC_ID): OffsetRange(10, 12)}
+    assert plan.in_flight_after == {("events", 0, TOPIC_ID): None}
 
 
 def test_replay_shorter_than_the_crashed_attempt_keeps_the_rest_marked() -> None:
-    crashed = {("events", 0): OffsetRange(10, 20)}
+    crashed = {("events", 0, TOPIC_ID): OffsetRange(10, 20)}
     plan = plan_batch(_consumed_at([10, 11, 12]), set(), set(), crashed)
-    assert plan.in_flight[("events", 0)] == OffsetRange(10, 20)
-    assert plan.in_flight_after[("events", 0)] == OffsetRange(13, 20)
+    assert plan.in_flight[("events", 0, TOPIC_ID)] == OffsetRange(10, 20)
+    assert plan.in_flight_after[("events", 0, TOPIC_ID)] == OffsetRange(13, 20)
     longer = plan_batch(_consumed_at(list(range(10, 25))), set(), set(), crashed)
-    assert longer.in_flight[("events", 0)] == OffsetRange(10, 24)
-    assert longer.in_flight_after[("events", 0)] is None
+    assert longer.in_flight[("events", 0, TOPIC_ID)] == OffsetRange(10, 24)
+    assert longer.in_flight_after[("events", 0, TOPIC_ID)] is None
 
 
 def test_possibly_stored_is_the_unapplied_events_inside_a_mark() -> None:
     consumed = _consumed_at([8, 9, 10, 11, 12])
-    marks = {("events", 0): OffsetRange(9, 11)}
+    marks = {("events", 0, TOPIC_ID): OffsetRange(9, 11)}
     suspects = possibly_stored(consumed, marks, already_applied={"m10"})
     assert [c.event.message_id for c in suspects] == ["m9", "m11"]
     assert possibly_stored(consumed, {}, set()) == []
-    other_partition = {("events", 1): OffsetRange(0, 100)}
+    other_partition = {("events", 1, TOPIC_ID): OffsetRange(0, 100)}
     assert possibly_stored(consumed, other_partition, set()) == []

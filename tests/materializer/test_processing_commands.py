@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from event_builders import TS, TS_MS, make_event, meta
+from event_builders import TOPIC_ID, TS, TS_MS, make_event, meta
 
 from materializer.processing import (
     Consumed,
@@ -329,7 +329,7 @@ def test_plan_batch_command_has_a_change_but_no_row() -> None:
     assert plan.rows == []
     assert plan.changes_by_user == {"u1": [command_change(make_command(set={"plan": "pro"}))]}
     assert plan.deleted == []
-    assert plan.last_offsets == {("events", 0): 0}
+    assert plan.last_offsets == {("events", 0, TOPIC_ID): 0}
 
 
 def test_plan_batch_events_and_commands_share_the_users_order() -> None:
@@ -359,7 +359,7 @@ def test_plan_batch_repeated_delete_is_planned_once() -> None:
     plan = plan_batch(items, set(), set())
     assert plan.deleted == ["u1"]
     assert len(plan.changes_by_user["u1"]) == 1
-    assert plan.last_offsets == {("events", 0): 1}
+    assert plan.last_offsets == {("events", 0, TOPIC_ID): 1}
 
 
 def test_plan_batch_commands_are_never_rows_even_if_not_stored() -> None:

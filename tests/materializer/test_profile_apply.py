@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from event_builders import TOPIC_ID
 
 from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, USERS_INDEX
 from infra.warehouse import EVENTS_TABLE
@@ -52,7 +53,9 @@ def event(key_user: str | None, minutes: float, **fields: Any) -> RawMessage:
         **fields,
     )
     value = EventMessage(event=e).model_dump_json().encode()
-    return RawMessage(e.profile_key.encode(), value, MessageMeta("events", 0, next(_offsets)))
+    return RawMessage(
+        e.profile_key.encode(), value, MessageMeta("events", 0, next(_offsets), TOPIC_ID)
+    )
 
 
 def identify(user: str | None, minutes: float, traits: dict[str, Any], **fields: Any) -> RawMessage:
@@ -62,7 +65,7 @@ def identify(user: str | None, minutes: float, traits: dict[str, Any], **fields:
 def command(op: str, user: str, minutes: float, **fields: Any) -> RawMessage:
     c = UserCommand(command_id=uid("c"), op=op, user_id=user, issued_at=at(minutes), **fields)  # type: ignore[arg-type]
     value = CommandMessage(command=c).model_dump_json().encode()
-    return RawMessage(user.encode(), value, MessageMeta("events", 0, next(_offsets)))
+    return RawMessage(user.encode(), value, MessageMeta("events", 0, next(_offsets), TOPIC_ID))
 
 
 @pytest.fixture

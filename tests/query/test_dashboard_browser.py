@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, RunningStack, eventually
+from conftest import ADMIN_TOKEN, RunningStack, eventually, start_stack
 from playwright.sync_api import expect
+from support.stacks import restart_broker_and_services
 
 pytestmark = pytest.mark.e2e
 
@@ -216,3 +217,39 @@ def test_phone_width_users_list_and_empty_states(
     assert width <= 390
     page.goto(f"{running_stack.query_url}/dashboard/#/users/nobody-{uuid.uuid4().hex}")
     page.get_by_text("No such user").wait_for()
+
+
+@pytest.fixture(scope="module")
+def restarted_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose broker was restarted with Valkey's data kept, and whose writes answer
+    without waiting for the materializer (PS_APPLIED_WAIT_S=0: every write is a 202)."""
+    running = start_stack(tmp_path_factory.mktemp("restarted"), PS_APPLIED_WAIT_S="0")
+    try:
+        with running.ingest() as ingest, running.query() as query:
+            batch = [
+                {"type": "track", "userId": f"before-{i}", "event": "Before"} for i in range(40)
+            ]
+            ingest.post("/v1/batch", json={"batch": batch}).raise_for_status()
+            eventually(lambda: query.get("/v1/users/before-39").status_code == 200, timeout=60)
+        restart_broker_and_services(running)
+        yield running
+    finally:
+        running.stack.stop()
+
+
+def test_after_a_broker_restart_a_created_user_shows_once_applied(
+    restarted_stack: RunningStack, pages: dict[str, Any]
+) -> None:
+    """Straight after the restart (the worker still joining its group), "Create user" answers
+    202; the user's page waits for that write instead of saying "No such user"."""
+    page = pages["open"]("restarted")
+    sign_in(page, restarted_stack.query_url)
+    page.get_by_role("button", name="Create user").click()
+    suffix = uuid.uuid4().hex[:6]
+    page.get_by_label("Email *").fill(f"grace-{suffix}@example.com")
+    page.get_by_label("First name").fill("Grace")
+    page.get_by_role("button", name="Create user").last.click()
+    page.get_by_text("User accepted; it appears once the materializer applies it.").wait_for()
+    page.get_by_role("heading", name=re.compile("^Grace")).wait_for(timeout=40_000)
+    assert page.get_by_text(f"grace-{suffix}@example.com").is_visible()
+    assert page.errors == []

@@ -62,16 +62,22 @@ BUG_POSITION_DIGITS = (
 )
 
 
+TOPIC_ID = "0190a1b2c3d4e5f60718293a4b5c6d7e"
+
+
 class RecordingPublisher:
     """Stands in for Kafka: management writes are recorded, never applied."""
 
     def __init__(self) -> None:
         self.records: list[Record] = []
 
-    async def publish(self, records: Sequence[Record]) -> list[Position]:
+    async def publish_with_positions(self, records: Sequence[Record]) -> list[Position]:
         start = len(self.records)
         self.records.extend(records)
-        return [Position(0, start + i) for i in range(len(records))]
+        return [Position(0, start + i, TOPIC_ID) for i in range(len(records))]
+
+    async def current_topic_id(self, topic: str) -> str:
+        return TOPIC_ID
 
     async def close(self) -> None:
         pass
@@ -119,7 +125,8 @@ async def _seed(redis_url: str, chdb_client: Any) -> None:
             received_at=now,
         )
         value = EventMessage(event=event).model_dump_json().encode()
-        messages.append(RawMessage(SEEDED_USER.encode(), value, MessageMeta("ps.events", 0, n)))
+        meta = MessageMeta("ps.events", 0, n, TOPIC_ID)
+        messages.append(RawMessage(SEEDED_USER.encode(), value, meta))
     try:
         await processor.process(messages)
     finally:
@@ -146,8 +153,11 @@ def schema(valkey_url: str, chdb_client: Any) -> Iterator[Any]:
 
 def documented_wait(status: int, headers: Any, after: object) -> bool:
     """A read given a well-formed `after` position answers 503 + Retry-After until the
-    materializer applied it (none runs here): the documented answer, not a crash."""
-    if status != 503 or "retry-after" not in headers or not isinstance(after, str):
+    materializer applied it (none runs here), or 410 when it names another life of the topic:
+    the documented answers, not a crash."""
+    if not isinstance(after, str):
+        return False
+    if not (status == 410 or (status == 503 and "retry-after" in headers)):
         return False
     try:
         parse_position(after)
