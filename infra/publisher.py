@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from infra.clients import kafka_producer
 from infra.settings import Settings
@@ -96,7 +97,9 @@ class KafkaPublisher:
         expected = await self._topic_ids.of(topics)
         while True:
             stored = await self._produce(records)
-            current = await self._topic_ids.fresh(topics)
+            # The leader that acknowledged the records knows which life it appended them to;
+            # another broker's metadata may lag behind a re-creation.
+            current = await self._topic_ids.fresh(topics, await self._leader_of(stored[0]))
             if current == expected:
                 # The id was the same before and after the records were stored, and an id is
                 # never reused: they are in the log it names.
@@ -105,6 +108,13 @@ class KafkaPublisher:
             # Store them again: their messageIds make a second copy harmless.
             log.warning("topic id changed during a produce; producing again")
             expected = current
+
+    async def _leader_of(self, stored: Any) -> int | None:
+        producer = await self._ready_producer()
+        leader: int | None = producer.client.cluster.leader_for_partition(
+            TopicPartition(stored.topic, stored.partition)
+        )
+        return leader if leader is not None and leader >= 0 else None
 
     async def _acknowledged(self, produce: Awaitable[T]) -> T:
         try:

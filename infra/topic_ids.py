@@ -145,9 +145,13 @@ def topic_ids_from(response: Any, topics: Collection[str]) -> dict[str, TopicId]
     return {t: found[t] for t in topics}
 
 
-async def fetch_topic_ids(client: Any, topics: Collection[str]) -> dict[str, TopicId]:
-    """Ask the broker for each topic's id (`client`: a bootstrapped aiokafka AIOKafkaClient)."""
-    node = client.get_random_node()
+async def fetch_topic_ids(
+    client: Any, topics: Collection[str], node: int | None = None
+) -> dict[str, TopicId]:
+    """Ask a broker (`node`, else any) for each topic's id (`client`: a bootstrapped aiokafka
+    AIOKafkaClient)."""
+    if node is None:
+        node = client.get_random_node()
     if node is None:
         raise UnknownTopic("no broker known yet")
     try:
@@ -164,18 +168,23 @@ class TopicIds:
     def __init__(self, client: Callable[[], Awaitable[Any]]) -> None:
         self._client = client
         self._known: dict[str, TopicId] = {}
+        self._forgotten = 0  # counts forget() calls: an answer asked before one is not kept
 
     async def of(self, topics: Collection[str]) -> dict[str, TopicId]:
-        missing = [t for t in topics if t not in self._known]
+        known = {t: self._known[t] for t in topics if t in self._known}
+        missing = [t for t in topics if t not in known]
         if missing:
-            self._known.update(await fetch_topic_ids(await self._client(), missing))
-        return {t: self._known[t] for t in topics}
+            known.update(await self.fresh(missing))
+        return {t: known[t] for t in topics}
 
-    async def fresh(self, topics: Collection[str]) -> dict[str, TopicId]:
-        """Ask the broker now, and remember the answer."""
-        current = await fetch_topic_ids(await self._client(), topics)
-        self._known.update(current)
+    async def fresh(self, topics: Collection[str], node: int | None = None) -> dict[str, TopicId]:
+        """Ask the broker now (`node`, else any), and remember the answer."""
+        asked_at = self._forgotten
+        current = await fetch_topic_ids(await self._client(), topics, node)
+        if asked_at == self._forgotten:
+            self._known.update(current)
         return current
 
     def forget(self) -> None:
         self._known.clear()
+        self._forgotten += 1

@@ -13,7 +13,7 @@ import faust
 from faust.types import Message
 
 from infra.settings import Settings
-from infra.topic_ids import TopicIds
+from infra.topic_ids import TopicId, TopicIds
 from materializer.app import create_faust_app
 from materializer.batches import BatchBuffer, BatchConductor, BatchConsumer
 from materializer.pipeline import BatchProcessor
@@ -85,7 +85,13 @@ def register_materializer(
             # owner reads them again from the committed offset.
             generation = app.consumer_generation_id
             current = [m for m in taken if m.generation_id == generation]
-            await _process_until_done(processor, topic_ids, current)
+            if not current:
+                continue
+            ids = await _topic_ids_of(topic_ids, current)
+            if app.consumer_generation_id != generation:
+                # Assigned anew while the broker was asked: the ids may be another life's.
+                continue
+            await _process_until_done(processor, _raw_batch(current, ids))
             ack = app.consumer.ack
             for message in current:
                 ack(message)
@@ -93,21 +99,34 @@ def register_materializer(
     app.task(materialize)
 
 
-async def _process_until_done(
-    processor: BatchProcessor, topic_ids: TopicIds, messages: list[Message]
-) -> None:
-    """The processor retries unreachable stores and dead-letters bad events itself; anything
-    else escaping it (or the broker not saying a topic's id) is retried rather than skipped:
-    the batch is not yet acknowledged, and every write is idempotent."""
-    while messages:
+async def _topic_ids_of(topic_ids: TopicIds, messages: list[Message]) -> dict[str, TopicId]:
+    """The id of each topic the batch was read from, asked once for the whole batch (so a
+    retry never stamps it with another life's id), retried until the broker answers."""
+    while True:
         try:
-            ids = await topic_ids.of({m.topic for m in messages})
-            batch = [
-                RawMessage(
-                    m.key, m.value, MessageMeta(m.topic, m.partition, m.offset, ids[m.topic])
-                )
-                for m in messages
-            ]
+            return await topic_ids.of({m.topic for m in messages})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "asking the broker for topic ids failed (%s); retrying in 1s", type(exc).__name__
+            )
+            await asyncio.sleep(1)
+
+
+def _raw_batch(messages: list[Message], ids: dict[str, TopicId]) -> list[RawMessage]:
+    return [
+        RawMessage(m.key, m.value, MessageMeta(m.topic, m.partition, m.offset, ids[m.topic]))
+        for m in messages
+    ]
+
+
+async def _process_until_done(processor: BatchProcessor, batch: list[RawMessage]) -> None:
+    """The processor retries unreachable stores and dead-letters bad events itself; anything
+    else escaping it is a bug, and the batch is retried rather than skipped (it is not yet
+    acknowledged, and every write is idempotent)."""
+    while True:
+        try:
             await processor.process(batch)
             return
         except asyncio.CancelledError:

@@ -78,9 +78,9 @@ async def wait_for_write(
     mark = await applied_mark(redis, topic, position.partition)
     if covers(mark, position):
         return
-    if (mark is None or mark.topic_id != position.topic_id) and await _names_a_gone_log(
-        publisher, topic, position
-    ):
+    # Not applied yet, or never will be: a position of a life of the topic that is gone
+    # (whose partition may still hold that life's mark, if nothing new reached it).
+    if await _names_a_gone_log(publisher, topic, position):
         reason = (
             "names an earlier life of the events topic (the broker restarted or the topic was "
             "created anew): that write was applied then or is lost; read without `after`"

@@ -12,8 +12,8 @@ const DEFAULT_FIELDS = [
 ];
 const view = () => document.getElementById("view");
 let flashNext = null;
-// A write answered 202 (accepted, not applied yet): the next read of a user waits for it.
-let pendingAfter = null;
+// A write answered 202 (accepted, not applied yet): the next read of that user waits for it.
+let pendingAfter = null;  // {userId, position}
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -107,7 +107,9 @@ async function api(method, path, body) {
     location.hash = "#/signin";
   }
   const position = response.headers.get("X-Profilestream-Position");
-  if (response.status === 202 && position) pendingAfter = position;
+  if (response.status === 202 && position && data && data.user_id) {
+    pendingAfter = { userId: data.user_id, position };
+  }
   if (!response.ok) {
     throw new ApiError(response.status, (data && data.message) || response.statusText,
       (data && data.errors) || []);
@@ -370,14 +372,18 @@ async function userPage(userId, tab) {
   tab = tab || "overview";
   show(h("p", { class: "muted" }, "Loading user…"));
   let profile;
-  const after = pendingAfter;
+  let after = pendingAfter && pendingAfter.userId === userId ? pendingAfter.position : null;
   pendingAfter = null;
-  const path = `/v1/users/${encodeURIComponent(userId)}` + (after ? `?after=${encodeURIComponent(after)}` : "");
   for (let attempt = 1; ; attempt++) {
+    const path = `/v1/users/${encodeURIComponent(userId)}` + (after ? `?after=${encodeURIComponent(after)}` : "");
     try {
       profile = (await api("GET", path)).data;
       break;
     } catch (error) {
+      if (after && error.status === 410) {  // the write's log is gone (broker restarted): read as is
+        after = null;
+        continue;
+      }
       if (after && error.status === 503 && attempt < 20) {  // the write is not applied yet
         show(h("p", { class: "muted" }, "Waiting for the materializer to apply the write…"));
         await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -48,10 +48,13 @@ class RecreatedDuringFirstProduce(KafkaPublisher):
         self.produced: list[list[Record]] = []
         self.current = "a" * 32
 
-        async def ask(topics: Sequence[str]) -> dict[str, str]:
+        async def ask(topics: Sequence[str], node: int | None = None) -> dict[str, str]:
             return dict.fromkeys(topics, self.current)
 
         self._topic_ids = SimpleNamespace(of=ask, fresh=ask)  # type: ignore[assignment]
+
+    async def _leader_of(self, stored: Any) -> int | None:
+        return None
 
     async def _produce(self, records: Sequence[Record]) -> list[Any]:
         self.produced.append(list(records))

@@ -115,3 +115,19 @@ async def test_the_cache_asks_once_until_it_forgets() -> None:
     assert await cache.of(["events"]) == {"events": "b" * 32}
     assert await cache.fresh(["events"]) == {"events": "b" * 32}
     assert client.requests == 3
+
+
+async def test_an_answer_asked_before_a_forget_is_not_kept() -> None:
+    """The worker forgets on assignment; a fetch still in flight then must not refill the
+    cache with what may be the previous life's id."""
+    client = CountingClient({"events": "a" * 32})
+    cache: TopicIds
+
+    async def get_client() -> CountingClient:
+        cache.forget()  # an assignment lands while the broker is being asked
+        return client
+
+    cache = TopicIds(get_client)
+    assert await cache.of(["events"]) == {"events": "a" * 32}  # this call gets its answer
+    client.ids["events"] = "b" * 32
+    assert await cache.of(["events"]) == {"events": "b" * 32}  # asked again: nothing kept

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -133,3 +135,28 @@ def test_registering_on_a_plain_faust_app_is_refused() -> None:
             BatchProcessor(None, None),  # type: ignore[arg-type]
             TopicIds(no_broker),
         )
+
+
+async def test_an_assignment_makes_the_worker_ask_the_topic_ids_again() -> None:
+    settings = Settings.from_environment({})
+    app = create_materializer_app(settings)
+    asked: list[int] = []
+
+    class Client:
+        def get_random_node(self) -> int:
+            return 1
+
+        async def send(self, _node: int, request: Any) -> Any:
+            asked.append(1)
+            topics = [(0, t, uuid.UUID(int=len(asked)), False, [], 0, {}) for t in request._topics]
+            return SimpleNamespace(topics=topics)
+
+    async def client() -> Client:
+        return Client()
+
+    topic_ids = TopicIds(client)
+    register_materializer(app, settings, BatchProcessor(None, None), topic_ids)  # type: ignore[arg-type]
+    first = await topic_ids.of([settings.events_topic])
+    assert await topic_ids.of([settings.events_topic]) == first and len(asked) == 1
+    await app.on_partitions_assigned.send(assigned=set())
+    assert await topic_ids.of([settings.events_topic]) != first and len(asked) == 2

@@ -137,6 +137,17 @@ async def test_a_position_of_a_life_that_is_gone_is_410(redis_db: Any) -> None:
     assert error["field"] == "after" and "earlier life" in error["reason"]
 
 
+async def test_a_gone_life_whose_mark_is_still_there_is_410_unless_the_mark_covers_it(
+    redis_db: Any,
+) -> None:
+    # No traffic of the new life has reached the partition yet: its mark names the old life.
+    await mark(redis_db, EARLIER, 5)
+    lost = await read_after(redis_db, StandInBroker(CURRENT), f"0:10@{EARLIER}")
+    assert lost.status_code == 410, lost.text
+    applied_then = await read_after(redis_db, StandInBroker(CURRENT), f"0:5@{EARLIER}")
+    assert applied_then.status_code == 404, applied_then.text  # answered: the user is unknown
+
+
 async def test_when_the_broker_cannot_say_a_read_waits_as_usual(redis_db: Any) -> None:
     await mark(redis_db, CURRENT, 3)
     response = await read_after(redis_db, StandInBroker(None), f"0:10@{EARLIER}")
