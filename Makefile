@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv up test test-fast lint bench clean
+.PHONY: venv up test test-fast lint bench clean npm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,13 +26,19 @@ $(CHROMIUM):
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
+## Node and npm: the browser-SDK tests install the official SDKs from the npm registry.
+npm:
+	@command -v npm >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+
 ## Unit, integration, end-to-end and browser tests (the e2e ones start their own stacks).
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) npm
 	$(BIN)/python -m pytest
 
-## Unit tests only (no services).
+## Unit tests only (no whole stack, no browser).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,6 +26,8 @@ from infra.settings import Settings, get_settings
 
 
 def banner(settings: Settings) -> str:
+    from ingest.sdk import versioned_path
+
     ingest = f"http://{settings.ingest_host}:{settings.ingest_port}"
     query = f"http://{settings.query_host}:{settings.query_port}"
     write_key = next(iter(settings.write_key_map()), "<none>")
@@ -35,6 +37,7 @@ Profilestream is up (embedded: Tansu, Valkey, chDB; data in {settings.data_dir.r
   ingest  {ingest}   write key: {write_key}
   query   {query}   admin token: {token}
   dashboard  {query}/dashboard/   (sign in with the admin token)
+  browser SDK  {ingest}{versioned_path()}   (the snippet: README, "Send events from a website")
   logs    {(settings.data_dir / "logs").resolve()}
 
   curl -u {write_key}: {ingest}/v1/track -H 'Content-Type: application/json' \\

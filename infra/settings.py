@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_WRITE_KEY = "dev-write-key"
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented embedded-mode default
+
+
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +60,16 @@ class Settings(BaseSettings):
     ingest_port: int = 8000
     # Comma-separated write keys, each optionally "key:source-name".
     write_keys: SecretStr = SecretStr(DEV_WRITE_KEY)
+    # Browser origins each write key may be used from: "key=origin origin;key2=origin". A key
+    # not named here may be used from any origin. Requests without an Origin header (servers,
+    # mobile apps) are not affected: a write key is public in a browser, and this stops other
+    # websites from sending with it from their visitors' browsers, nothing more.
+    write_key_origins: SecretStr = SecretStr("")
+    # How long a browser may cache a CORS preflight answer.
+    cors_max_age_s: int = Field(default=600, ge=0, le=86400)
+    # The ingest URL clients reach (for the SDK settings document), e.g. https://ingest.example.com;
+    # empty: the URL each request came in on.
+    ingest_public_url: str = ""
     max_event_bytes: int = 32 * 1024
     max_request_bytes: int = 500 * 1024
     max_batch_events: int = 2500
@@ -111,6 +125,11 @@ class Settings(BaseSettings):
             )
         if not self.write_key_map():
             raise ValueError("PS_WRITE_KEYS names no write key")
+        unknown = set(self.write_key_origin_map()) - set(self.write_key_map())
+        if unknown:
+            raise ValueError(
+                f"PS_WRITE_KEY_ORIGINS names {len(unknown)} key(s) that PS_WRITE_KEYS does not"
+            )
         rate = self.ingest_rate_limit_events_per_s
         if rate > 0 and self.ingest_rate_limit_burst == 0:
             # Two seconds' worth: room for a client's flush without loosening the long-run rate.
@@ -148,6 +167,25 @@ class Settings(BaseSettings):
             key, _, source = item.partition(":")
             keys[key] = source or f"source-{len(keys) + 1}"
         return keys
+
+    def write_key_origin_map(self) -> dict[str, frozenset[str]]:
+        """Write key -> the browser origins it may be used from ("*": any); keys not listed
+        may be used from any origin."""
+        origins: dict[str, frozenset[str]] = {}
+        for item in self.write_key_origins.get_secret_value().split(";"):
+            key, separator, listed = item.strip().partition("=")
+            if not key:
+                continue
+            if not separator:
+                raise ValueError("PS_WRITE_KEY_ORIGINS: expected key=origin origin;key2=origin")
+            allowed = frozenset(o.rstrip("/") for o in listed.split())
+            bad = [o for o in allowed if o != "*" and not ORIGIN.fullmatch(o)]
+            if bad:
+                raise ValueError(
+                    f"PS_WRITE_KEY_ORIGINS: {bad[0]!r} is not an origin (scheme://host[:port])"
+                )
+            origins[key] = allowed
+        return origins
 
 
 @lru_cache(maxsize=1)

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from infra.http import install_error_handlers
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
 from ingest.ratelimit import rate_limiter_for
-from ingest.routes import router
+from ingest.routes import beacon_router, router
+from ingest.sdk import router as sdk_router
 
 
 def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> FastAPI:
@@ -35,5 +37,20 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     # One limiter per app, so per process; None when the limit is off.
     app.state.rate_limiter = rate_limiter_for(settings)
     install_error_handlers(app)
+    # Any website may send (a write key can be limited to origins: ingest.auth). Origins and
+    # requested headers are echoed, not "*": a "*" never covers Authorization, and is refused
+    # for requests with credentials (mixpanel-style XHRs). Errors carry the headers too, so a
+    # browser can read a 401, 413, 429 or 503 (and Retry-After).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origin_regex=".*",
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        allow_credentials=True,
+        expose_headers=["Retry-After"],
+        max_age=settings.cors_max_age_s,
+    )
     app.include_router(router)
+    app.include_router(beacon_router)
+    app.include_router(sdk_router)
     return app

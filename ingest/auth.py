@@ -1,14 +1,17 @@
-"""Write keys: HTTP Basic auth (key as user name, empty password) or a `writeKey` body field."""
+"""Write keys: HTTP Basic auth (key as user name, empty password) or a `writeKey` body field,
+and the browser origins each key may be used from."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 
 from infra.http import ApiError, matching_secret
+from schemas.messages import FieldError
 
 
 def has_basic_auth(request: Request) -> bool:
@@ -28,8 +31,14 @@ def write_key_from(request: Request, body: dict[str, Any]) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def authenticate_source(request: Request, body: dict[str, Any], keys: dict[str, str]) -> str:
-    """The source name of the request's write key; 401 if it is missing or unknown."""
+def authenticate_source(
+    request: Request,
+    body: dict[str, Any],
+    keys: dict[str, str],
+    origins: Mapping[str, frozenset[str]] | None = None,
+) -> str:
+    """The source name of the request's write key; 401 if it is missing or unknown, 403 if the
+    key is limited to browser origins (`origins`) and the request's Origin is not one."""
     key = write_key_from(request, body)
     if key is None:
         raise ApiError(
@@ -42,4 +51,20 @@ def authenticate_source(request: Request, body: dict[str, Any], keys: dict[str, 
         raise ApiError(
             401, "unknown write key", headers={"WWW-Authenticate": 'Basic realm="profilestream"'}
         )
+    origin = request.headers.get("origin")
+    problem = origin_problem(origin, (origins or {}).get(matched))
+    if problem is not None:
+        raise ApiError(
+            403,
+            f"origin {origin} may not use this write key",
+            [FieldError(field="Origin", reason=problem)],
+        )
     return keys[matched]
+
+
+def origin_problem(origin: str | None, allowed: frozenset[str] | None) -> str | None:
+    """Why a request from browser `origin` may not use a key limited to `allowed` origins (None:
+    it may). Requests without an Origin header come from servers and apps, not browsers."""
+    if origin is None or allowed is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return None
+    return "this write key is limited to other origins (PS_WRITE_KEY_ORIGINS)"

@@ -3,6 +3,8 @@ field errors that explain why not. No I/O here; the routes call it for every eve
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,11 +30,42 @@ class Limits:
 
 @dataclass(frozen=True)
 class BatchDefaults:
-    """What a /v1/batch body gives every event in it (each event's own values win)."""
+    """What a /v1/batch body (or the request) gives every event in it (each event's own values
+    win)."""
 
     context: dict[str, Any] = field(default_factory=dict)
     integrations: dict[str, Any] = field(default_factory=dict)
     sent_at: Any = None
+    # RudderStack's SDKs send the anonymous id in an `AnonymousId` header too (base64).
+    anonymous_id: str | None = None
+
+
+MAX_ANONYMOUS_ID_HEADER = 1024
+
+
+def anonymous_id_from_header(value: str | None) -> str | None:
+    """RudderStack's `AnonymousId` header: base64 of the id. Anything else is ignored (the
+    events carry the id themselves; the header only fills in where they do not)."""
+    if not value or len(value) > MAX_ANONYMOUS_ID_HEADER:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded or None
+
+
+def merged_identify_traits(data: dict[str, Any]) -> Any:
+    """An identify's traits: Segment's spec defines `context.traits` as the user's traits too,
+    and RudderStack's SDKs send identify traits only there. Merged under the top-level ones
+    (which win). Other event types keep their own traits: RudderStack repeats every cached
+    trait in each event's context, which is not a change to the profile."""
+    context = data.get("context")
+    extra = context.get("traits") if isinstance(context, dict) else None
+    own = data.get("traits")
+    if not isinstance(extra, dict) or not extra or not (own is None or isinstance(own, dict)):
+        return own
+    return {**extra, **(own or {})}
 
 
 class InvalidEvent(Exception):
@@ -114,6 +147,10 @@ def normalize_event(
             data[name] = {**batch_value, **(own or {})}
     if data.get("sentAt") is None and defaults.sent_at is not None:
         data["sentAt"] = defaults.sent_at
+    if data.get("anonymousId") is None and defaults.anonymous_id is not None:
+        data["anonymousId"] = defaults.anonymous_id
+    if data.get("type") == "identify":
+        data["traits"] = merged_identify_traits(data)
 
     try:
         incoming = SegmentEvent.model_validate(data)

@@ -1,10 +1,14 @@
-"""The Segment HTTP Tracking API: /v1/track, identify, page, screen, group, alias and batch."""
+"""The Segment HTTP Tracking API: /v1/track, identify, page, screen, group, alias and batch;
+the short paths Segment's browser and mobile SDKs post to (/v1/t … /v1/a, /v1/b); RudderStack's
+beacon batch (/beacon/v1/batch?writeKey=…); and the settings document Segment's SDKs load
+(/v1/projects/{writeKey}/settings)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 
@@ -13,7 +17,14 @@ from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
 from infra.settings import Settings
 from ingest.auth import authenticate_source, has_basic_auth
 from ingest.limits import MAX_NESTING, nesting_depth, parse_json_object, read_body
-from ingest.normalize import BatchDefaults, EventTooLarge, InvalidEvent, Limits, normalize_event
+from ingest.normalize import (
+    BatchDefaults,
+    EventTooLarge,
+    InvalidEvent,
+    Limits,
+    anonymous_id_from_header,
+    normalize_event,
+)
 from ingest.ratelimit import RateLimiter
 from schemas.api import IngestResponse, RejectedEvent
 from schemas.events import EVENT_TYPES, Event, SegmentEvent
@@ -21,6 +32,18 @@ from schemas.messages import EventMessage, FieldError, RejectionMessage
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
+beacon_router = APIRouter(prefix="/beacon/v1")
+
+# Segment's browser SDK posts each event to /v1/<first letter of its type>; its batching mode
+# and the mobile SDKs post batches to /v1/b.
+SHORT_PATHS = {
+    "t": "track",
+    "i": "identify",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
 
 
 async def get_settings(request: Request) -> Settings:
@@ -81,15 +104,22 @@ async def _ingest(
     settings: Settings,
     publisher: KafkaPublisher,
     event_type: str | None,
+    key_in_query: bool = False,
 ) -> IngestResponse:
     received_at = datetime.now(UTC)
     keys = settings.write_key_map()
+    origins = settings.write_key_origin_map()
     # With Basic auth, refuse a bad key before reading (and inflating) the body.
-    source = authenticate_source(request, {}, keys) if has_basic_auth(request) else None
+    source = authenticate_source(request, {}, keys, origins) if has_basic_auth(request) else None
     body = parse_json_object(await read_body(request, settings.max_request_bytes))
     if source is None:
-        source = authenticate_source(request, body, keys)
+        key_source = body
+        if key_in_query and not body.get("writeKey"):
+            # sendBeacon cannot set headers: RudderStack puts the key in the query string.
+            key_source = {"writeKey": request.query_params.get("writeKey")}
+        source = authenticate_source(request, key_source, keys, origins)
     endpoint = event_type or "batch"
+    anonymous_id = anonymous_id_from_header(request.headers.get("anonymousid"))
 
     if event_type is None:
         items = body.get("batch")
@@ -122,9 +152,10 @@ async def _ingest(
             context=_dict_or_empty(body.get("context")),
             integrations=_dict_or_empty(body.get("integrations")),
             sent_at=body.get("sentAt"),
+            anonymous_id=anonymous_id,
         )
     else:
-        items, defaults = [body], BatchDefaults()
+        items, defaults = [body], BatchDefaults(anonymous_id=anonymous_id)
 
     # After authentication (unknown keys stay 401) and before normalizing or producing, so a
     # refused request costs little and publishes nothing. Every item counts, valid or not: the
@@ -197,6 +228,15 @@ def _single_event_route(event_type: str) -> None:
         return await _ingest(request, settings, publisher, event_type)
 
     handler.__name__ = f"post_{event_type}"
+    for short, full in SHORT_PATHS.items():
+        if full == event_type:
+            router.add_api_route(
+                f"/{short}",
+                handler,
+                methods=["POST"],
+                response_model=IngestResponse,
+                include_in_schema=False,
+            )
     router.add_api_route(
         f"/{event_type}",
         handler,
@@ -240,3 +280,56 @@ async def post_batch(
     request: Request, settings: SettingsDep, publisher: PublisherDep
 ) -> IngestResponse:
     return await _ingest(request, settings, publisher, None)
+
+
+router.add_api_route(
+    "/b", post_batch, methods=["POST"], response_model=IngestResponse, include_in_schema=False
+)
+
+
+@beacon_router.post(
+    "/batch",
+    response_model=IngestResponse,
+    summary="A batch sent with navigator.sendBeacon (the write key in `?writeKey=`)",
+    openapi_extra=_body_schema(BATCH_SCHEMA),
+)
+async def post_beacon_batch(
+    request: Request, settings: SettingsDep, publisher: PublisherDep
+) -> IngestResponse:
+    return await _ingest(request, settings, publisher, None, key_in_query=True)
+
+
+def segment_settings(write_key: str, base_url: str) -> dict[str, Any]:
+    """Pure: the settings document Segment's SDKs load from their CDN, pointing them at this
+    ingest (`base_url`, e.g. http://127.0.0.1:8000). Only the Segment.io integration: another
+    would make the browser SDK load its code from Segment's CDN. Remote metrics off."""
+    url = urlsplit(base_url)
+    return {
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": f"{url.netloc}{url.path.rstrip('/')}/v1",
+                "protocol": url.scheme,
+                "unbundledIntegrations": [],
+                "addBundledMetadata": True,
+                "maybeBundledConfigIds": {},
+            }
+        },
+        "metrics": {"sampleRate": 0},
+        "remotePlugins": [],
+    }
+
+
+@router.get("/projects/{write_key}/settings", summary="Segment SDK settings for a write key")
+async def get_sdk_settings(
+    write_key: str, request: Request, settings: SettingsDep
+) -> dict[str, Any]:
+    keys = settings.write_key_map()
+    try:
+        authenticate_source(request, {"writeKey": write_key}, keys, settings.write_key_origin_map())
+    except ApiError as exc:
+        if exc.status == 401:
+            raise ApiError(404, "no such write key") from None
+        raise
+    base_url = settings.ingest_public_url or str(request.base_url)
+    return segment_settings(write_key, base_url)

@@ -161,6 +161,17 @@ def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return client
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (Playwright's sync API) for one module's browser tests. Per module,
+    not per session: Playwright's sync API keeps an event loop running in this thread while
+    the browser is open, and the asyncio tests of other modules need it gone."""
+    from support.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     """Keep each phase's report on the test item, so fixtures can tell a failed test (the

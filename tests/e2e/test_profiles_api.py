@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import eventually
+from support.queries import profile_when
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +33,6 @@ def define(query: httpx.Client, **definition: Any) -> str:
     response = query.post("/v1/properties", json={"name": name, **definition})
     assert response.status_code == 201, response.text
     return name
-
-
-def profile_when(query: httpx.Client, user: str, ready: Any) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        response = query.get(f"/v1/users/{user}")
-        if response.status_code != 200:
-            return None
-        body: dict[str, Any] = response.json()
-        return body if ready(body) else None
-
-    return eventually(probe)
 
 
 def iso(moment: datetime) -> str:

@@ -11,24 +11,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import RunningStack, eventually
+from conftest import RunningStack
+from support.queries import profile_when
 
 pytestmark = pytest.mark.e2e
 
 
 def uid(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def profile_when(query: httpx.Client, user: str, ready: Any) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        response = query.get(f"/v1/users/{user}")
-        if response.status_code != 200:
-            return None
-        body = response.json()
-        return body if ready(body) else None
-
-    return eventually(probe)
 
 
 def today() -> str:
@@ -189,6 +179,61 @@ def test_segment_client_library(running_stack: RunningStack, query: httpx.Client
         f"/v1/users/{user}/events/daily", params={"event": "Report Built", "days": 2}
     ).json()
     assert daily[-1]["count"] == 3
+
+
+def test_rudderstack_client_library(running_stack: RunningStack, query: httpx.Client) -> None:
+    """rudder-sdk-python, unchanged: it puts identify traits only in context.traits, gzips its
+    batches to /v1/batch and sends originalTimestamp + sentAt."""
+    from rudderstack.analytics.client import Client
+
+    client = Client(
+        write_key="test-write-key", host=running_stack.ingest_url, sync_mode=True, max_retries=1
+    )
+    user = uid("rudder")
+    client.identify(user, {"email": "grace@example.com", "plan": "team"})
+    for n in range(3):
+        client.track(user, "Report Built", {"n": n})
+    client.flush()
+    profile = profile_when(query, user, lambda p: p["event_count"] == 4)
+    assert profile["email"] == "grace@example.com"
+    assert profile["custom"] == {"plan": "team"}
+    assert profile["event_totals"] == {"$identify": 1, "Report Built": 3}
+    events = query.get(f"/v1/users/{user}/events").json()["events"]
+    assert len({e["messageId"] for e in events}) == 4
+
+
+def test_mobile_sdk_batch_on_the_short_path(
+    running_stack: RunningStack, query: httpx.Client
+) -> None:
+    """The body analytics-swift and analytics-kotlin post to /v1/b (read from their sources; no
+    mobile SDK runs on this machine): writeKey and sentAt at the top, events without sentAt."""
+    user = uid("mobile")
+    body = {
+        "writeKey": "test-write-key",
+        "sentAt": datetime.now(UTC).isoformat(),
+        "batch": [
+            {
+                "type": "screen",
+                "name": "Home",
+                "userId": user,
+                "anonymousId": f"{user}-device",
+                "messageId": f"{user}-1",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "context": {"library": {"name": "analytics-kotlin", "version": "1.16.0"}},
+            },
+            {
+                "type": "track",
+                "event": "Opened App",
+                "userId": user,
+                "messageId": f"{user}-2",
+                "timestamp": datetime.now(UTC).isoformat(),
+            },
+        ],
+    }
+    response = httpx.post(f"{running_stack.ingest_url}/v1/b", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    profile = profile_when(query, user, lambda p: p["event_count"] == 2)
+    assert profile["event_totals"] == {"$screen": 1, "Opened App": 1}
 
 
 def test_partial_batch_keeps_valid_events_and_reports_rejected(

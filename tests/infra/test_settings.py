@@ -66,3 +66,29 @@ def test_ingest_rate_limit_is_off_by_default_and_validated() -> None:
             Settings.from_environment({"PS_INGEST_RATE_LIMIT_EVENTS_PER_S": rate})
     with pytest.raises(ValidationError, match="ingest_rate_limit_burst"):
         Settings.from_environment({"PS_INGEST_RATE_LIMIT_BURST": "-1"})
+
+
+def test_write_key_origins_are_parsed_per_key() -> None:
+    settings = Settings.from_environment(
+        {
+            "PS_WRITE_KEYS": "web-key:web,app-key:app",
+            "PS_WRITE_KEY_ORIGINS": "web-key=https://shop.example http://127.0.0.1:9000/",
+        }
+    )
+    assert settings.write_key_origin_map() == {
+        "web-key": frozenset({"https://shop.example", "http://127.0.0.1:9000"})
+    }
+
+
+@pytest.mark.parametrize(
+    ("origins", "problem"),
+    [
+        ("other-key=https://shop.example", r"names 1 key\(s\) that PS_WRITE_KEYS does not"),
+        ("web-key=shop.example", "'shop.example' is not an origin"),
+        ("web-key=https://shop.example/path", "is not an origin"),
+        ("web-key", "expected key=origin"),
+    ],
+)
+def test_bad_write_key_origins_are_refused(origins: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Settings.from_environment({"PS_WRITE_KEYS": "web-key", "PS_WRITE_KEY_ORIGINS": origins})

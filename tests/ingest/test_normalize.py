@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +14,7 @@ from ingest.normalize import (
     EventTooLarge,
     InvalidEvent,
     Limits,
+    anonymous_id_from_header,
     corrected_timestamp,
     normalize_event,
 )
@@ -500,3 +502,52 @@ def test_rejection_echoes_only_the_clients_own_message_id() -> None:
     with pytest.raises(InvalidEvent) as with_id:
         normalize({"type": "track", "userId": "u1", "messageId": "client-7"})
     assert with_id.value.message_id == "client-7"
+
+
+# --- RudderStack's dialect ---------------------------------------------------------------------
+
+
+def identify(**fields: Any) -> dict[str, Any]:
+    return {"type": "identify", "userId": "ada", **fields}
+
+
+def test_identify_traits_from_context_traits() -> None:
+    # RudderStack's SDKs send identify traits only in context.traits.
+    event = normalize(identify(context={"traits": {"email": "a@example.com", "plan": "pro"}}))
+    assert event.traits == {"email": "a@example.com", "plan": "pro"}
+
+
+def test_top_level_traits_win_over_context_traits() -> None:
+    event = normalize(
+        identify(traits={"plan": "team"}, context={"traits": {"plan": "pro", "name": "Ada"}})
+    )
+    assert event.traits == {"plan": "team", "name": "Ada"}
+
+
+def test_context_traits_of_a_batch_reach_its_identifies() -> None:
+    defaults = BatchDefaults(context={"traits": {"email": "a@example.com"}})
+    assert normalize(identify(), defaults=defaults).traits == {"email": "a@example.com"}
+
+
+def test_context_traits_do_not_become_traits_of_other_types() -> None:
+    event = normalize(track(context={"traits": {"email": "a@example.com"}}))
+    assert event.traits == {}
+    assert event.context["traits"] == {"email": "a@example.com"}
+
+
+def test_anonymous_id_header_fills_in_a_missing_anonymous_id() -> None:
+    header = base64.b64encode(b"anon-7").decode()
+    event = normalize(
+        {"type": "page"}, defaults=BatchDefaults(anonymous_id=anonymous_id_from_header(header))
+    )
+    assert event.anonymous_id == "anon-7"
+    own = normalize(
+        {"type": "page", "anonymousId": "own"},
+        defaults=BatchDefaults(anonymous_id=anonymous_id_from_header(header)),
+    )
+    assert own.anonymous_id == "own"
+
+
+@pytest.mark.parametrize("header", [None, "", "not base64!", base64.b64encode(b"\xff").decode()])
+def test_an_unreadable_anonymous_id_header_is_ignored(header: str | None) -> None:
+    assert anonymous_id_from_header(header) is None

@@ -14,18 +14,12 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN, RunningStack, eventually, start_stack
 from playwright.sync_api import expect
-from support.browser import ARTIFACTS, chromium
+from support.browser import ARTIFACTS
 from support.stacks import restart_broker_and_services
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
