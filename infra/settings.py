@@ -19,6 +19,20 @@ DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented embedded-mode
 
 
 ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def normalized_origin(origin: str) -> str:
+    """An origin as browsers send it: scheme and host in lower case, no default port, no
+    trailing slash (so `HTTPS://Shop.example:443/` matches `https://shop.example`)."""
+    scheme, separator, rest = origin.strip().rstrip("/").partition("://")
+    if not separator:
+        return origin.strip()
+    scheme, rest = scheme.lower(), rest.lower()
+    host, colon, port = rest.rpartition(":")
+    if colon and port == DEFAULT_PORTS.get(scheme):
+        rest = host
+    return f"{scheme}://{rest}"
 
 
 def is_loopback(host: str) -> bool:
@@ -178,13 +192,13 @@ class Settings(BaseSettings):
                 continue
             if not separator:
                 raise ValueError("PS_WRITE_KEY_ORIGINS: expected key=origin origin;key2=origin")
-            allowed = frozenset(o.rstrip("/") for o in listed.split())
-            bad = [o for o in allowed if o != "*" and not ORIGIN.fullmatch(o)]
+            given = listed.split()
+            bad = [o for o in given if o != "*" and not ORIGIN.fullmatch(o.lower().rstrip("/"))]
             if bad:
                 raise ValueError(
                     f"PS_WRITE_KEY_ORIGINS: {bad[0]!r} is not an origin (scheme://host[:port])"
                 )
-            origins[key] = allowed
+            origins[key] = frozenset(o if o == "*" else normalized_origin(o) for o in given)
         return origins
 
 

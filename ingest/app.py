@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,13 +11,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from infra.http import install_error_handlers
 from infra.publisher import KafkaPublisher
-from infra.settings import Settings
+from infra.settings import Settings, is_loopback
 from ingest.ratelimit import rate_limiter_for
 from ingest.routes import beacon_router, router
 from ingest.sdk import router as sdk_router
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> FastAPI:
+    if not settings.ingest_public_url and not is_loopback(settings.ingest_host):
+        log.warning(
+            "PS_INGEST_PUBLIC_URL is not set: the SDK settings document names the host each "
+            "request asked for; set it to the URL clients reach ingest at"
+        )
     publisher = publisher or KafkaPublisher(settings, "profilestream-ingest")
 
     @asynccontextmanager

@@ -11,7 +11,10 @@ from typing import Any
 from fastapi import Request
 
 from infra.http import ApiError, matching_secret
+from infra.settings import normalized_origin
 from schemas.messages import FieldError
+
+BASIC_CHALLENGE = 'Basic realm="profilestream"'
 
 
 def has_basic_auth(request: Request) -> bool:
@@ -39,18 +42,19 @@ def authenticate_source(
 ) -> str:
     """The source name of the request's write key; 401 if it is missing or unknown, 403 if the
     key is limited to browser origins (`origins`) and the request's Origin is not one."""
+    # No Basic challenge to a browser page (it has an Origin): the browser would prompt its
+    # user and then send the typed credentials by itself on later requests.
+    challenge = {} if "origin" in request.headers else {"WWW-Authenticate": BASIC_CHALLENGE}
     key = write_key_from(request, body)
     if key is None:
         raise ApiError(
             401,
             "missing write key: send it as the HTTP Basic user name or as `writeKey`",
-            headers={"WWW-Authenticate": 'Basic realm="profilestream"'},
+            headers=challenge,
         )
     matched = matching_secret(key, keys)
     if matched is None:
-        raise ApiError(
-            401, "unknown write key", headers={"WWW-Authenticate": 'Basic realm="profilestream"'}
-        )
+        raise ApiError(401, "unknown write key", headers=challenge)
     origin = request.headers.get("origin")
     problem = origin_problem(origin, (origins or {}).get(matched))
     if problem is not None:
@@ -65,6 +69,6 @@ def authenticate_source(
 def origin_problem(origin: str | None, allowed: frozenset[str] | None) -> str | None:
     """Why a request from browser `origin` may not use a key limited to `allowed` origins (None:
     it may). Requests without an Origin header come from servers and apps, not browsers."""
-    if origin is None or allowed is None or "*" in allowed or origin.rstrip("/") in allowed:
+    if origin is None or allowed is None or "*" in allowed or normalized_origin(origin) in allowed:
         return None
     return "this write key is limited to other origins (PS_WRITE_KEY_ORIGINS)"

@@ -151,6 +151,21 @@ def normalize_event(
         data["anonymousId"] = defaults.anonymous_id
     if data.get("type") == "identify":
         data["traits"] = merged_identify_traits(data)
+    if defaults.context or defaults.integrations or data.get("type") == "identify":
+        # What the batch (or context.traits) added counts too: a large batch `context` must not
+        # make each of 2,500 small events as large as the request.
+        merged_size = len(orjson.dumps(data))
+        if merged_size > limits.max_event_bytes:
+            raise EventTooLarge(
+                [
+                    FieldError(
+                        field="event",
+                        reason=f"event is {merged_size} bytes with the batch's context and "
+                        f"integrations, over the {limits.max_event_bytes}-byte limit",
+                    )
+                ],
+                _message_id_of(raw, limits),
+            )
 
     try:
         incoming = SegmentEvent.model_validate(data)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from infra.http import ApiError
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
@@ -322,8 +322,10 @@ def segment_settings(write_key: str, base_url: str) -> dict[str, Any]:
 
 @router.get("/projects/{write_key}/settings", summary="Segment SDK settings for a write key")
 async def get_sdk_settings(
-    write_key: str, request: Request, settings: SettingsDep
+    write_key: str, request: Request, response: Response, settings: SettingsDep
 ) -> dict[str, Any]:
+    # Built from the request's Host when PS_INGEST_PUBLIC_URL is unset: never cached for others.
+    response.headers["Cache-Control"] = "no-store"
     keys = settings.write_key_map()
     try:
         authenticate_source(request, {"writeKey": write_key}, keys, settings.write_key_origin_map())

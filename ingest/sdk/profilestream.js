@@ -445,9 +445,13 @@
 
     // The next request's events: in order, at most flushAt of them and maxBytes of body.
     takeBatch(maxBytes) {
+      return this.firstBatch(this.pending(), maxBytes);
+    }
+
+    firstBatch(items, maxBytes) {
       const batch = [];
       let size = byteLength(this.body([]));
-      for (const item of this.pending()) {
+      for (const item of items) {
         if (batch.length >= this.settings.flushAt) break;
         const next = size + item.bytes + (batch.length ? 1 : 0);
         if (next > maxBytes) break;
@@ -610,58 +614,66 @@
       for (const resolve of waiters) resolve();
     }
 
-    // --- leaving the page: the last chance to send what is queued
+    // --- hiding and leaving the page
 
     listenForHide() {
-      const onHide = guarded("page hide", () => this.flushOnHide());
-      document.addEventListener("visibilitychange", () => {
-        if (document.visibilityState === "hidden") onHide();
-      });
-      window.addEventListener("pagehide", onHide);
+      document.addEventListener(
+        "visibilitychange",
+        guarded("page hidden", () => {
+          if (document.visibilityState === "hidden") this.flushOnHidden();
+        }),
+      );
+      window.addEventListener("pagehide", guarded("page hide", () => this.beaconOnLeave()));
     }
 
-    flushOnHide() {
+    // Hidden (a switch of tab, or the start of leaving): send what is queued now instead of at
+    // the end of the interval, acknowledged as usual (keepalive, so it survives an unload that
+    // follows), so that a failure is retried and nothing is lost.
+    flushOnHidden() {
       try {
-        this.beaconQueue();
+        if (this.retryTimer) return; // ingest is failing: the retry comes at its time
+        clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+        this.draining = true;
+        this.schedule();
       } finally {
-        // Now: a timer set during unload never runs.
+        this.persistNow(); // now: a timer set during unload never runs
+      }
+    }
+
+    // Leaving: beacon what is not on its way yet. A beacon's outcome is never reported, so the
+    // events stay stored until acknowledged: the next page sends them again, and ingest keeps
+    // one copy (messageId). Split once, before sending, so nothing is picked twice.
+    beaconOnLeave() {
+      try {
+        for (const batch of this.batchesOf(this.pending(), MAX_KEEPALIVE_BYTES)) {
+          let queued = false;
+          try {
+            queued = navigator.sendBeacon(
+              this.url,
+              new Blob([this.body(batch)], { type: "text/plain" }),
+            );
+          } catch (error) {
+            queued = false;
+          }
+          if (!queued) break; // refused (over the browser's quota): the next page sends the rest
+          this.counters.beacons += 1;
+        }
+      } finally {
         this.persistNow();
       }
     }
 
-    beaconQueue() {
-      // While ingest is failing, a beacon would be lost unseen: storage keeps the events for
-      // the next page instead.
-      if (this.retryTimer) return;
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-      for (;;) {
-        const { batch } = this.takeBatch(MAX_KEEPALIVE_BYTES);
-        if (!batch.length) break;
-        const body = this.body(batch);
-        let queued = false;
-        try {
-          queued = navigator.sendBeacon(this.url, new Blob([body], { type: "text/plain" }));
-        } catch (error) {
-          queued = false;
-        }
-        if (queued) {
-          // The browser now owns the delivery; its outcome is never reported back.
-          this.counters.beacons += 1;
-          this.remove(batch);
-          continue;
-        }
-        // Beacon refused (quota, or no sendBeacon): a keepalive fetch, acknowledged as usual.
-        this.post(batch, true).then(
-          guarded("keepalive flush", (outcome) => {
-            if (outcome.ok) {
-              this.counters.delivered += batch.length;
-              this.remove(batch);
-            }
-            this.schedule();
-          }),
-        );
+    batchesOf(items, maxBytes) {
+      const batches = [];
+      let rest = items;
+      while (rest.length) {
+        const { batch } = this.firstBatch(rest, maxBytes);
+        if (!batch.length) break; // cannot happen: an event over MAX_EVENT_BYTES is never queued
+        batches.push(batch);
+        rest = rest.slice(batch.length);
       }
+      return batches;
     }
 
     // --- single-page apps

@@ -551,3 +551,19 @@ def test_anonymous_id_header_fills_in_a_missing_anonymous_id() -> None:
 @pytest.mark.parametrize("header", [None, "", "not base64!", base64.b64encode(b"\xff").decode()])
 def test_an_unreadable_anonymous_id_header_is_ignored(header: str | None) -> None:
     assert anonymous_id_from_header(header) is None
+
+
+def test_a_batch_context_that_makes_an_event_too_large_is_refused() -> None:
+    # 2,500 tiny events sharing a 30 KB batch context must not each become 30 KB.
+    defaults = BatchDefaults(context={"blob": "x" * 30_000})
+    with pytest.raises(EventTooLarge) as caught:
+        normalize(track(properties={"pad": "y" * 3_000}), defaults=defaults)
+    assert error_fields(caught.value) == ["event"]
+    assert "with the batch's context" in caught.value.errors[0].reason
+    assert normalize(track(), defaults=defaults).context["blob"]  # under the limit: kept
+
+
+def test_identify_traits_merged_from_context_count_toward_the_size_limit() -> None:
+    traits = {"bio": "z" * 20_000}
+    with pytest.raises(EventTooLarge):
+        normalize(identify(context={"traits": traits}))

@@ -271,3 +271,73 @@ async def test_the_settings_document_of_a_limited_key_follows_its_origins() -> N
 )
 def test_origin_problem(origin: str | None, allowed: frozenset[str] | None, refused: bool) -> None:
     assert (origin_problem(origin, allowed) is not None) is refused
+
+
+async def test_a_browser_gets_no_basic_challenge() -> None:
+    # A challenge would make the browser prompt its user, then send what was typed by itself.
+    async with client(RecordingPublisher(SETTINGS)) as http:
+        from_page = await http.post(
+            "/v1/track", json={"userId": "u", "event": "E"}, headers={"Origin": SITE}
+        )
+        from_server = await http.post("/v1/track", json={"userId": "u", "event": "E"})
+    assert (from_page.status_code, from_server.status_code) == (401, 401)
+    assert "www-authenticate" not in from_page.headers
+    assert from_server.headers["www-authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize("path", ["/v1/t", "/v1/b", "/beacon/v1/batch?writeKey=k1"])
+async def test_origin_limits_hold_on_every_path(path: str) -> None:
+    publisher = RecordingPublisher(SETTINGS)
+    body = {"writeKey": "k1", "batch": [{"type": "track", "userId": "u", "event": "E"}]}
+    body |= {"userId": "u", "event": "E"}
+    async with client(publisher) as http:
+        response = await http.post(path, json=body, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403, response.text
+    assert publisher.records == []
+
+
+async def test_the_beacon_route_keeps_the_size_limit() -> None:
+    async with client(RecordingPublisher(SETTINGS)) as http:
+        response = await http.post(
+            "/beacon/v1/batch?writeKey=k2",
+            content=b"x" * (SETTINGS.max_request_bytes + 1),
+            headers={"Content-Type": "text/plain"},
+        )
+    assert response.status_code == 413
+
+
+async def test_a_text_plain_batch_on_the_short_path() -> None:
+    publisher = RecordingPublisher(SETTINGS)
+    body = b'{"writeKey":"k2","batch":[{"type":"track","userId":"u","event":"E"}]}'
+    async with client(publisher) as http:
+        response = await http.post("/v1/b", content=body, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 200, response.text
+    assert len(produced(publisher)) == 1
+
+
+async def test_the_settings_document_is_never_cached() -> None:
+    async with client(RecordingPublisher(SETTINGS)) as http:
+        response = await http.get("/v1/projects/k2/settings")
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        ("HTTPS://Shop.Example:443/", "https://shop.example"),
+        ("http://127.0.0.1:80", "http://127.0.0.1"),
+        ("https://shop.example", "https://SHOP.example:443"),
+    ],
+)
+async def test_origins_match_however_they_are_written(configured: str, sent: str) -> None:
+    settings = Settings.from_environment(
+        {"PS_WRITE_KEYS": "k1", "PS_WRITE_KEY_ORIGINS": f"k1={configured}"}
+    )
+    async with client(RecordingPublisher(settings), settings) as http:
+        response = await http.post(
+            "/v1/track",
+            json={"userId": "u", "event": "E"},
+            auth=("k1", ""),
+            headers={"Origin": sent},
+        )
+    assert response.status_code == 200, response.text
