@@ -89,7 +89,8 @@ class InFlightMark:
     last: int
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (clients here are made with decode_responses=False)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -102,7 +103,7 @@ def parse_applied(value: bytes | str | None) -> AppliedMark | None:
     tell which life of the partition it belongs to, so it vouches for nothing."""
     if value is None:
         return None
-    topic_id, separator, offset = _text(value).partition(":")
+    topic_id, separator, offset = text(value).partition(":")
     if not separator:
         return None
     return AppliedMark(topic_id, int(offset))
@@ -115,7 +116,7 @@ def encode_in_flight(topic_id: TopicId, first: int, last: int) -> str:
 def parse_in_flight(value: bytes | str | None) -> InFlightMark | None:
     if value is None:
         return None
-    parts = _text(value).split(":")
+    parts = text(value).split(":")
     if len(parts) == 2:  # an older worker's mark: honoured, a look-up too many costs little
         return InFlightMark(None, int(parts[0]), int(parts[1]))
     topic_id, first, last = parts

@@ -16,6 +16,7 @@ from infra.profile_keys import (
     TAG_PREFIX,
     TOTAL_PREFIX,
     profile_keys,
+    text,
 )
 from schemas.profiles import (
     ConfigAssignment,
@@ -34,10 +35,6 @@ ProfileFields = dict[str, dict[str, bytes]]
 
 def from_ms(value: bytes | str | int) -> datetime:
     return EPOCH + timedelta(milliseconds=int(value))
-
-
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def field_groups(fields: dict[Any, Any]) -> ProfileFields:

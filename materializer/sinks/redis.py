@@ -29,6 +29,7 @@ from infra.profile_keys import (
     inflight_key,
     parse_in_flight,
     profile_keys,
+    text,
 )
 from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
 from schemas.properties import PropertyDefinition
@@ -57,18 +58,14 @@ SCRIPT_NAMES = {
 
 def load_apply_script() -> str:
     """apply_changes.lua with the shared key names filled in."""
-    text = (Path(__file__).parent / "apply_changes.lua").read_text()
+    script = (Path(__file__).parent / "apply_changes.lua").read_text()
     for name, value in SCRIPT_NAMES.items():
-        text = text.replace("${" + name + "}", value)
-    assert "${" not in text, "apply_changes.lua names a key this module does not fill in"
-    return text
+        script = script.replace("${" + name + "}", value)
+    assert "${" not in script, "apply_changes.lua names a key this module does not fill in"
+    return script
 
 
 APPLY_CHANGES_LUA = load_apply_script()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def in_flight_range(value: bytes | str | None, key: PartitionKey) -> OffsetRange | None:
@@ -122,10 +119,10 @@ class RedisProfileSink:
             pipe.hgetall(PROPERTY_DEFINITIONS)
             results = await pipe.execute()
         definitions = {
-            _text(name): PropertyDefinition.model_validate_json(value)
+            text(name): PropertyDefinition.model_validate_json(value)
             for name, value in results.pop().items()
         }
-        applied = {_text(i) for found in results[: len(groups)] for i in found}
+        applied = {text(i) for found in results[: len(groups)] for i in found}
         in_flight: dict[PartitionKey, OffsetRange] = {}
         for keys, values in zip(asked, results[len(groups) :], strict=True):
             for key, value in zip(keys, values, strict=True):
@@ -139,7 +136,7 @@ class RedisProfileSink:
         fields = await self._client.hkeys(profile_keys(user).profile)
         return {
             name.removeprefix(ANONYMOUS_ID_PREFIX)
-            for name in map(_text, fields)
+            for name in map(text, fields)
             if name.startswith(ANONYMOUS_ID_PREFIX)
         }
 

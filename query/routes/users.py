@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from infra.http import ApiError
-from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys
+from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys, text
 from infra.publisher import BrokerUnavailable, Position
 from query.consistency import POSITION_HEADER, format_position, wait_applied
 from query.cursor import BadCursor, decode_cursor
@@ -25,7 +25,7 @@ from query.management import (
     delete_command,
     update_command,
 )
-from query.profiles import configs_from_fields, read_fields, read_profile, text
+from query.profiles import configs_from_fields, read_fields, read_profile
 from query.users_list import list_users
 from schemas.commands import Status, UserCommand
 from schemas.messages import CommandMessage, FieldError
