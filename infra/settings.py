@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_WRITE_KEY = "dev-write-key"
@@ -171,8 +171,17 @@ class Settings(BaseSettings):
             {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
         )
 
+    # Parsed once: ingest asks for both on every request.
+    _write_key_map: dict[str, str] | None = PrivateAttr(default=None)
+    _write_key_origin_map: dict[str, frozenset[str]] | None = PrivateAttr(default=None)
+
     def write_key_map(self) -> dict[str, str]:
         """Write key -> source name."""
+        if self._write_key_map is None:
+            self._write_key_map = self._parse_write_keys()
+        return self._write_key_map
+
+    def _parse_write_keys(self) -> dict[str, str]:
         keys: dict[str, str] = {}
         for item in self.write_keys.get_secret_value().split(","):
             item = item.strip()
@@ -185,6 +194,11 @@ class Settings(BaseSettings):
     def write_key_origin_map(self) -> dict[str, frozenset[str]]:
         """Write key -> the browser origins it may be used from ("*": any); keys not listed
         may be used from any origin."""
+        if self._write_key_origin_map is None:
+            self._write_key_origin_map = self._parse_write_key_origins()
+        return self._write_key_origin_map
+
+    def _parse_write_key_origins(self) -> dict[str, frozenset[str]]:
         origins: dict[str, frozenset[str]] = {}
         for item in self.write_key_origins.get_secret_value().split(";"):
             key, separator, listed = item.strip().partition("=")
