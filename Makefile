@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 ## The whole stack on the embedded default (Tansu, Valkey, chDB) on loopback; Ctrl-C stops it.
 up: $(STAMP)
-	$(BIN)/python -m infra up
+	$(BIN)/python -m profilestream up
 
 ## Debian's Chromium, which the dashboard's browser tests drive (Playwright's own browser
 ## download does not work without internet).

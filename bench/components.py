@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra.embedded import free_port, start_tansu, start_valkey  # noqa: E402
 from infra.settings import Settings  # noqa: E402
+from profilestream.embedded import free_port, start_tansu, start_valkey  # noqa: E402
 from schemas.events import Event  # noqa: E402
 from schemas.messages import EventMessage  # noqa: E402
 

@@ -37,25 +37,17 @@ sys.path.insert(0, str(ROOT))
 from components import measure as measure_components  # noqa: E402
 from queries import measure as measure_queries  # noqa: E402
 
-from infra.embedded import EmbeddedStack, free_port  # noqa: E402
 from infra.settings import Settings  # noqa: E402
+from profilestream.embedded import EmbeddedStack, environment_on_free_ports  # noqa: E402
 
 WRITE_KEY = "bench-write-key"
 ADMIN_TOKEN = "bench-admin-token"
 
 
 def start(data_dir: Path) -> tuple[EmbeddedStack, Settings]:
-    env = {
-        "PS_MODE": "embedded",
-        "PS_DATA_DIR": str(data_dir),
-        "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "PS_INGEST_PORT": str(free_port()),
-        "PS_QUERY_PORT": str(free_port()),
-        "PS_WRITE_KEYS": WRITE_KEY,
-        "PS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PS_LOG_LEVEL": "INFO",
-    }
+    env = environment_on_free_ports(
+        data_dir, PS_WRITE_KEYS=WRITE_KEY, PS_ADMIN_TOKEN=ADMIN_TOKEN, PS_LOG_LEVEL="INFO"
+    )
     settings = Settings.from_environment(env)
     stack = EmbeddedStack(settings, env={**os.environ, **env})
     stack.start()

@@ -19,8 +19,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra.embedded import EmbeddedStack, free_port  # noqa: E402
 from infra.settings import Settings  # noqa: E402
+from profilestream.embedded import EmbeddedStack, environment_on_free_ports  # noqa: E402
 
 TOKEN = "screenshot-token"  # noqa: S105 - a throwaway stack's token
 WRITE_KEY = "screenshot-key"
@@ -90,15 +90,7 @@ def seed(ingest: httpx.Client, query: httpx.Client) -> None:
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            "PS_DATA_DIR": tmp,
-            "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-            "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "PS_INGEST_PORT": str(free_port()),
-            "PS_QUERY_PORT": str(free_port()),
-            "PS_WRITE_KEYS": WRITE_KEY,
-            "PS_ADMIN_TOKEN": TOKEN,
-        }
+        env = environment_on_free_ports(Path(tmp), PS_WRITE_KEYS=WRITE_KEY, PS_ADMIN_TOKEN=TOKEN)
         settings = Settings.from_environment(env)
         stack = EmbeddedStack(settings, env={**os.environ, **env})
         stack.start()

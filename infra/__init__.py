@@ -1,2 +1,3 @@
-"""Shared layer: settings, client factories, HTTP helpers, the embedded services (Tansu, Valkey,
-chDB) and the `make up` command line."""
+"""Shared layer: settings, client factories (Kafka, Redis, ClickHouse), HTTP helpers, the
+publisher, topic ids, logging and the ClickHouse schema. Below the services: it imports no
+service and no composition code (tests/test_layering.py checks)."""

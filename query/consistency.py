@@ -15,8 +15,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from infra.profile_keys import AppliedMark, applied_offsets_key, parse_applied
 from infra.publisher import Position
+from profilestore.layout import AppliedMark, applied_offsets_key, parse_applied
 
 POLL_S = 0.02
 POSITION_HEADER = "X-Profilestream-Position"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from infra.profile_keys import CUSTOMER_IDS, USERS_INDEX, profile_keys, text
+from profilestore.layout import CUSTOMER_IDS, USERS_INDEX, profile_keys, text
+from profilestore.read import field_groups, profile_from_fields
 from query.cursor import encode_cursor
-from query.profiles import field_groups, profile_from_fields
 from schemas.commands import Status
 from schemas.profiles import Profile, UserPage, UserSummary
 

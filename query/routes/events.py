@@ -10,11 +10,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 
 from infra.http import ApiError
+from profilestore.read import stored_ids
 from query import sql
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
 from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
-from query.profiles import stored_ids
 from schemas.api import DailyCount, EventPage, StoredEvent
 from schemas.messages import FieldError
 

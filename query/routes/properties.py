@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.http import ApiError
-from infra.profile_keys import PROPERTY_DEFINITIONS
+from profilestore.layout import PROPERTY_DEFINITIONS
 from query.deps import RedisDep, require_admin
 from schemas.messages import FieldError
 from schemas.properties import DEFAULT_PROPERTIES, SYSTEM_FIELDS, PropertyDefinition

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from infra.http import ApiError
-from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys, text
 from infra.publisher import BrokerUnavailable, Position
+from profilestore.layout import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys, text
+from profilestore.read import configs_from_fields, read_fields, read_profile
 from query.consistency import POSITION_HEADER, format_position, wait_applied
 from query.cursor import BadCursor, decode_cursor
 from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep, require_admin
@@ -25,7 +26,6 @@ from query.management import (
     delete_command,
     update_command,
 )
-from query.profiles import configs_from_fields, read_fields, read_profile
 from query.users_list import list_users
 from schemas.commands import Status, UserCommand
 from schemas.messages import CommandMessage, FieldError

@@ -5,37 +5,20 @@ bad ones come out of the query API, and exactly once."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from conftest import WRITE_KEY, RunningStack, eventually
+
+from tests.support import corpus
+from tests.support.polling import eventually
+from tests.support.stack import WRITE_KEY, RunningStack
 
 pytestmark = pytest.mark.e2e
 
 LIVE_CASES = 300
-
-
-def _corpus() -> ModuleType:
-    """tests/ingest/corpus.py (tests/ingest is on sys.path only when its tests were collected)."""
-    module = sys.modules.get("corpus")
-    if module is None:
-        path = Path(__file__).parents[1] / "ingest" / "corpus.py"
-        spec = importlib.util.spec_from_file_location("corpus", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["corpus"] = module  # before exec: dataclasses look their module up
-        spec.loader.exec_module(module)
-    return module
-
-
-corpus = _corpus()
 
 
 def send(client: httpx.Client, case: Any) -> httpx.Response:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
-from conftest import RunningStack, eventually, start_stack
-from support.stacks import restart_broker_and_services
 
-from infra.profile_keys import applied_offsets_key, parse_applied
+from profilestore.layout import applied_offsets_key, parse_applied
+from tests.support.polling import eventually
+from tests.support.stack import RunningStack, restart_broker_and_services, start_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -26,10 +26,12 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from conftest import WRITE_KEY, RunningStack, eventually
-from support.browser import ARTIFACTS
-from support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
-from support.static_site import static_site
+
+from tests.support.browser import ARTIFACTS
+from tests.support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
+from tests.support.polling import eventually
+from tests.support.stack import WRITE_KEY, RunningStack
+from tests.support.static_site import static_site
 
 pytestmark = pytest.mark.e2e
 

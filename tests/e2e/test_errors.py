@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import RunningStack, eventually
+
+from tests.support.polling import eventually
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 

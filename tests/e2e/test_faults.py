@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import RunningStack, eventually, stack_in
 
 from infra.settings import Settings
+from tests.support.polling import eventually
+from tests.support.stack import RunningStack, stack_in
 
 pytestmark = pytest.mark.e2e
 
@@ -175,7 +176,7 @@ def _committed_offsets(settings: Settings) -> dict[int, int | None]:
 def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: RunningStack) -> None:
     """Valkey stopped for 10 s while events keep arriving: ingest goes on, the worker waits and
     retries, its committed offsets stay put, and everything lands once after recovery."""
-    from infra.embedded import start_valkey
+    from profilestream.embedded import start_valkey
 
     run = f"redis-down-{uuid.uuid4().hex[:6]}"
     users, batches, size = 50, 100, 200  # 20,000 events
@@ -197,7 +198,7 @@ def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: Runnin
         # and what is committed was applied: a commit never passes unwritten data
         import redis
 
-        from infra.profile_keys import applied_offsets_key, parse_applied
+        from profilestore.layout import applied_offsets_key, parse_applied
 
         client = redis.Redis.from_url(fault_stack.settings.redis_url)
 
@@ -220,7 +221,7 @@ def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: Runnin
 
 
 def test_valkey_down_gives_503_and_data_survives_restart(fault_stack: RunningStack) -> None:
-    from infra.embedded import start_valkey
+    from profilestream.embedded import start_valkey
 
     user = f"durable-{uuid.uuid4().hex[:8]}"
     stack = fault_stack.stack

@@ -1,7 +1,7 @@
-"""`make up` itself: `python -m infra up` prints the banner, serves, stops everything on Ctrl-C
-(SIGINT), and a second run over the same data directory still has the data. A second `make up`
-while one runs exits 1 at once, saying why (the data directory's lock, or the taken ports and
-their holders), and leaves the running stack and its logs alone."""
+"""`make up` itself: `python -m profilestream up` prints the banner, serves, stops everything
+on Ctrl-C (SIGINT), and a second run over the same data directory still has the data. A second
+`make up` while one runs exits 1 at once, saying why (the data directory's lock, or the taken
+ports and their holders), and leaves the running stack and its logs alone."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, WRITE_KEY, eventually, stack_environment
+
+from tests.support.polling import eventually
+from tests.support.stack import ADMIN_TOKEN, WRITE_KEY, stack_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +144,8 @@ def first_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstUp]:
 
 
 def run_second_up(env: dict[str, str], log: Path, timeout: float = 30) -> tuple[int, str]:
-    """Start another `python -m infra up`; its exit code and output (it must exit by itself)."""
+    """Start another `python -m profilestream up`; its exit code and output (it must exit by
+    itself)."""
     process = start_up(env, log)
     try:
         code = process.wait(timeout)

@@ -8,7 +8,9 @@ import uuid
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, WRITE_KEY, RunningStack, eventually
+
+from tests.support.polling import eventually
+from tests.support.stack import ADMIN_TOKEN, WRITE_KEY, RunningStack
 
 pytestmark = pytest.mark.e2e
 

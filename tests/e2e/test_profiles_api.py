@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support.queries import profile_when
+
+from tests.support.queries import profile_when
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import RunningStack
-from support.queries import profile_when
+
+from tests.support.queries import profile_when
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 

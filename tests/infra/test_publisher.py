@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from infra.clients import ensure_topics, kafka_metadata_client
-from infra.embedded import free_port, start_tansu
 from infra.publisher import KafkaPublisher, Position, Record
 from infra.settings import Settings
 from infra.topic_ids import TopicIds
+from profilestream.embedded import free_port, start_tansu
 
 
 @pytest.mark.integration

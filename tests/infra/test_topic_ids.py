@@ -13,9 +13,9 @@ import pytest
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from infra.embedded import free_port, start_tansu
 from infra.settings import Settings
 from infra.topic_ids import TopicIds, UnknownTopic, fetch_topic_ids
+from profilestream.embedded import free_port, start_tansu
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from corpus import (
+
+from infra.publisher import Record
+from infra.settings import Settings
+from ingest.app import create_app
+from schemas.events import Event
+from schemas.messages import EventMessage, RejectionMessage
+from tests.support.corpus import (
     EVENT_TYPES,
     BadRequest,
     Partial,
@@ -17,13 +23,7 @@ from corpus import (
     build_corpus,
     response_problems,
 )
-from recording_publisher import RecordingPublisher
-
-from infra.publisher import Record
-from infra.settings import Settings
-from ingest.app import create_app
-from schemas.events import Event
-from schemas.messages import EventMessage, RejectionMessage
+from tests.support.publishers import RecordingPublisher
 
 WRITE_KEY = "corpus-write-key"
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": f"{WRITE_KEY}:corpus"})

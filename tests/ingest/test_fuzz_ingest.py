@@ -18,7 +18,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, assume, given, reject, settings
 from hypothesis import strategies as st
-from recording_publisher import RecordingPublisher
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -27,6 +26,7 @@ from ingest.app import create_app
 from ingest.normalize import BatchDefaults, InvalidEvent, normalize_event
 from schemas.events import EVENT_TYPES, STORABLE_FROM, STORABLE_UNTIL, Event
 from schemas.messages import EventMessage
+from tests.support.publishers import RecordingPublisher
 
 WRITE_KEY = "fuzz-write-key"
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": f"{WRITE_KEY}:fuzz"})

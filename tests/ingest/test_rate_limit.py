@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
-from recording_publisher import RecordingPublisher
 
 from infra.http import ApiError
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.ratelimit import RateLimiter, TokenBucket, rate_limiter_for
 from schemas.messages import EventMessage
+from tests.support.publishers import RecordingPublisher
 
 
 class FakeClock:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from recording_publisher import RecordingPublisher
 
 from infra.settings import Settings
 from ingest.app import create_app
 from schemas.messages import EventMessage, RejectionMessage
+from tests.support.publishers import RecordingPublisher
 
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
 

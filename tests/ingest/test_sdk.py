@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 import httpx
-from recording_publisher import RecordingPublisher
 
 from infra.settings import Settings
 from ingest import sdk
 from ingest.app import create_app
 from ingest.sdk import SDK_SOURCE, SDK_VERSION
+from tests.support.publishers import RecordingPublisher
 
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
 SDK_FILE = Path(sdk.__file__).parent / "sdk" / "profilestream.js"

@@ -25,14 +25,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import WRITE_KEY, RunningStack, eventually
-from support.browser import ARTIFACTS
-from support.queries import profile_when
-from support.static_site import static_site
 
-from infra.embedded import free_port
 from ingest.sdk import JAVASCRIPT, SDK_SOURCE, SDK_VERSION
+from profilestream.embedded import free_port
 from schemas.events import SegmentEvent
+from tests.support.browser import ARTIFACTS
+from tests.support.polling import eventually
+from tests.support.queries import profile_when
+from tests.support.stack import WRITE_KEY, RunningStack
+from tests.support.static_site import static_site
 
 FAKE = "http://ingest.invalid"  # never resolves: only the route answers for it
 SDK_PATH = f"/sdk/profilestream-{SDK_VERSION}.js"

@@ -9,13 +9,13 @@ import base64
 
 import httpx
 import pytest
-from recording_publisher import RecordingPublisher
 
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.auth import origin_problem
 from ingest.routes import SHORT_PATHS, segment_settings
 from schemas.messages import EventMessage
+from tests.support.publishers import RecordingPublisher
 
 SITE = "https://shop.example"
 SETTINGS = Settings.from_environment(

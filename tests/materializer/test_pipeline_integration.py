@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from event_builders import TOPIC_ID
 
-from infra.profile_keys import applied_offsets_key, encode_applied, encode_in_flight, inflight_key
 from infra.warehouse import EVENTS_TABLE
 from materializer.pipeline import BatchProcessor
 from materializer.processing import (
@@ -23,9 +21,11 @@ from materializer.processing import (
 )
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
-from query.profiles import read_profile
+from profilestore.layout import applied_offsets_key, encode_applied, encode_in_flight, inflight_key
+from profilestore.read import read_profile
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
+from tests.support.builders import TOPIC_ID
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from event_builders import TOPIC_ID
-
 from materializer.pipeline import BatchProcessor
 from materializer.processing import BatchPlan, Consumed, MessageMeta, OffsetRange, RawMessage
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
+from tests.support.builders import TOPIC_ID
 
 
 class FakeProfiles:

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import pytest
-from event_builders import RECEIVED, TOPIC_ID, TS, TS_MS, consumed, make_event, meta
 
 from infra.warehouse import EVENT_COLUMNS
 from materializer.processing import (
@@ -27,6 +26,7 @@ from materializer.processing import (
 )
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
+from tests.support.builders import RECEIVED, TOPIC_ID, TS, TS_MS, consumed, make_event, meta
 
 
 def wire(event: Event) -> bytes:

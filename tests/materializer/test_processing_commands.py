@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import pytest
-from event_builders import TOPIC_ID, TS, TS_MS, make_event, meta
 
 from materializer.processing import (
     Consumed,
@@ -25,6 +24,7 @@ from materializer.processing import (
 from schemas.commands import UserCommand
 from schemas.messages import CommandMessage
 from schemas.properties import PropertyDefinition
+from tests.support.builders import TOPIC_ID, TS, TS_MS, make_event, meta
 
 
 def make_command(**fields: Any) -> UserCommand:

@@ -11,20 +11,20 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from event_builders import TOPIC_ID
 
-from infra.profile_keys import CUSTOMER_IDS, PROPERTY_DEFINITIONS, USERS_INDEX
 from infra.warehouse import EVENTS_TABLE
 from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
-from query.profiles import configs_from_fields, read_fields, read_profile, stored_ids
+from profilestore.layout import CUSTOMER_IDS, PROPERTY_DEFINITIONS, USERS_INDEX
+from profilestore.read import configs_from_fields, read_fields, read_profile, stored_ids
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.messages import CommandMessage, DeadLetterMessage, EventMessage
 from schemas.profiles import Profile
 from schemas.properties import PropertyDefinition
+from tests.support.builders import TOPIC_ID
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import event_builders
 import orjson
 import pytest
 
@@ -22,6 +21,7 @@ from materializer.profile_ops import (
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.properties import SYSTEM_FIELDS, PropertyDefinition
+from tests.support import builders
 
 TS = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -53,7 +53,7 @@ def rejected(traits: dict[str, Any]) -> ProfileOps:
 
 
 def make_event(**fields: Any) -> Event:
-    return event_builders.make_event(**{"event": "$config_served", **fields})
+    return builders.make_event(**{"event": "$config_served", **fields})
 
 
 # --- plain traits and $set ------------------------------------------------------------------

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from infra.profile_keys import AppliedMark, applied_offsets_key, encode_applied
 from infra.publisher import BrokerUnavailable, Position
 from infra.settings import Settings
+from profilestore.layout import AppliedMark, applied_offsets_key, encode_applied
 from query.app import create_app
 from query.consistency import BadPosition, covers, format_position, parse_position
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, RunningStack, eventually, start_stack
 from playwright.sync_api import expect
-from support.browser import ARTIFACTS
-from support.stacks import restart_broker_and_services
+
+from tests.support.browser import ARTIFACTS
+from tests.support.polling import eventually
+from tests.support.stack import ADMIN_TOKEN, RunningStack, restart_broker_and_services, start_stack
 
 pytestmark = pytest.mark.e2e
 

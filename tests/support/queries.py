@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from conftest import eventually
+
+from tests.support.polling import eventually
 
 
 def profile_when(

@@ -1,4 +1,4 @@
-"""Reading profiles out of Redis (the layout is in infra.profile_keys): pure decoding of the
+"""Reading profiles out of Redis (the layout is in profilestore.layout): pure decoding of the
 profile hash, and the reads that resolve a merged anonymous id to its user."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from infra.profile_keys import (
+from profilestore.layout import (
     ANONYMOUS_ID_PREFIX,
     CONFIG_PREFIX,
     PROPERTY_PREFIX,

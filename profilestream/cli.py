@@ -1,7 +1,7 @@
 """The command line, and the composition root: the only module that imports the services.
 
-python -m infra up       the whole embedded stack (what `make up` runs)
-python -m infra worker   the materializer, plus the query API when it owns chDB
+python -m profilestream up       the whole embedded stack (what `make up` runs)
+python -m profilestream worker   the materializer, plus the query API when it owns chDB
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import sys
 import time
 from types import FrameType
 
-from infra.embedded import EmbeddedStack
 from infra.logs import configure_logging
-from infra.ports import (
+from infra.settings import Settings, get_settings
+from profilestream.embedded import EmbeddedStack
+from profilestream.ports import (
     DataDirLock,
     clash_report,
     lock_message,
@@ -22,7 +23,6 @@ from infra.ports import (
     stack_listeners,
     taken_ports,
 )
-from infra.settings import Settings, get_settings
 
 
 def banner(settings: Settings) -> str:
@@ -117,7 +117,7 @@ def worker(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra",
+        prog="python -m profilestream",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

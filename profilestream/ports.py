@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.embedded import host_port
 from infra.settings import Settings
+from profilestream.embedded import host_port
 
 LOCK_FILE = "up.lock"
 

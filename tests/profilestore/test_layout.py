@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.profile_keys import (
+from profilestore.layout import (
     AppliedMark,
     InFlightMark,
     encode_applied,

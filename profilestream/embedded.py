@@ -2,7 +2,7 @@
 as child processes on loopback, plus the service processes. chDB needs no process: it runs inside
 the process that owns its data directory (the materializer, which also serves the query API).
 
-Used by `make up` (infra.cli) and by the test fixtures, so tests run what users run."""
+Used by `make up` (profilestream.cli) and by the test fixtures, so tests run what users run."""
 
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def environment_on_free_ports(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """PS_* variables for a fresh embedded stack on free loopback ports, with `data_dir` as its
+    data directory (the tests, the bench and the screenshots each start one like this)."""
+    env = {
+        "PS_MODE": "embedded",
+        "PS_DATA_DIR": str(data_dir),
+        "PS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "PS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PS_CLICKHOUSE_DSN": f"chdb://{data_dir / 'clickhouse'}",
+        "PS_INGEST_PORT": str(free_port()),
+        "PS_QUERY_PORT": str(free_port()),
+    }
+    env.update(overrides)
+    return env
 
 
 def port_open(host: str, port: int) -> bool:
@@ -197,7 +213,10 @@ class EmbeddedStack:
     def start_worker(self) -> ManagedProcess:
         """The materializer; in embedded mode it also serves the query API (it owns chDB)."""
         worker = spawn(
-            "materializer", [sys.executable, "-m", "infra", "worker"], self.log_dir, self.env
+            "materializer",
+            [sys.executable, "-m", "profilestream", "worker"],
+            self.log_dir,
+            self.env,
         )
         self.processes["materializer"] = worker
         if self.settings.serve_query_in_materializer:

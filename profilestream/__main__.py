@@ -1,0 +1,5 @@
+import sys
+
+from profilestream.cli import main
+
+sys.exit(main())
