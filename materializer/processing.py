@@ -21,6 +21,7 @@ from materializer.profile_ops import (
     served_config,
     trait_operations,
 )
+from profilestore.wire import Change
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventsTopicMessage
@@ -107,7 +108,7 @@ def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     )
 
 
-def _with_rejections(change: dict[str, Any], result: ProfileOps) -> dict[str, Any]:
+def _with_ops_and_rejections(change: Change, result: ProfileOps) -> Change:
     if result.ops:
         change["ops"] = result.ops
     if result.rejections:
@@ -115,14 +116,15 @@ def _with_rejections(change: dict[str, Any], result: ProfileOps) -> dict[str, An
     return change
 
 
-def profile_change(event: Event, definitions: Definitions | None = None) -> dict[str, Any]:
-    """What the event does to its user's profile, in the shape the Redis apply script reads.
+def profile_change(event: Event, definitions: Definitions | None = None) -> Change:
+    """What the event does to its user's profile, in the wire format the Redis apply script
+    reads (profilestore.wire).
 
     Property values are pre-encoded JSON strings so Lua never re-encodes user data (cjson would
     turn 1 into 1.0 and [] into {}).
     """
     timestamp = str(ms(event.timestamp))
-    change: dict[str, Any] = {
+    change: Change = {
         "m": event.message_id,
         "ts": timestamp,
         "n": event.event_name,
@@ -136,7 +138,7 @@ def profile_change(event: Event, definitions: Definitions | None = None) -> dict
         ),
     }
     if event.user_id:
-        change["k"] = 1  # the profile is an identified user's
+        change["kn"] = 1
     result = ProfileOps()
     if event.type == "identify" and event.traits:
         result = trait_operations(event.traits, definitions or {})
@@ -147,12 +149,12 @@ def profile_change(event: Event, definitions: Definitions | None = None) -> dict
     other = event.previous_id if event.type == "alias" else event.anonymous_id
     if event.user_id and other and other != event.user_id:
         change["mg"] = other
-    return _with_rejections(change, result)
+    return _with_ops_and_rejections(change, result)
 
 
-def command_change(command: UserCommand) -> dict[str, Any]:
+def command_change(command: UserCommand) -> Change:
     """A management command, in the same shape (no event is counted)."""
-    change: dict[str, Any] = {
+    change: Change = {
         "m": command.command_id,
         "ts": str(ms(command.issued_at)),
         "cmd": command.op,
@@ -169,7 +171,7 @@ def command_change(command: UserCommand) -> dict[str, Any]:
     return change
 
 
-def change_for(item: Event | UserCommand, definitions: Definitions | None) -> dict[str, Any]:
+def change_for(item: Event | UserCommand, definitions: Definitions | None) -> Change:
     if isinstance(item, UserCommand):
         return command_change(item)
     return profile_change(item, definitions)
@@ -208,7 +210,7 @@ class BatchPlan:
     in-flight offset marks to set before the INSERT and to leave after the apply."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    changes_by_user: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changes_by_user: dict[str, list[Change]] = field(default_factory=dict)
     # partition -> highest offset in the batch (what the batch lets us mark as applied)
     last_offsets: dict[PartitionKey, int] = field(default_factory=dict)
     in_flight: dict[PartitionKey, OffsetRange] = field(default_factory=dict)

@@ -1,5 +1,5 @@
 """Pure: what an event or a management command does to a profile, as operations the Redis apply
-script executes in event-time order (see materializer/sinks/redis.py).
+script executes in event-time order (the wire format is profilestore.wire).
 
 SDKs ask for each operation with reserved keys in identify traits:
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from profilestore.wire import INCREMENT, REMOVE, SET, SET_ONCE, UNION, UNSET, Op
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.properties import (
@@ -33,7 +34,6 @@ from schemas.properties import (
     value_problem,
 )
 
-Op = dict[str, Any]
 Definitions = Mapping[str, PropertyDefinition]
 
 OPERATION_KEYS = ("$set", "$set_once", "$unset", "$increment", "$union", "$remove")
@@ -78,7 +78,7 @@ def _set(name: str, value: Any, once: bool, where: str, defs: Definitions, out: 
         if problem:
             out.reject(where, problem)
             return
-    out.ops.append({"o": "o" if once else "s", "k": name, "v": _json(value)})
+    out.ops.append({"o": SET_ONCE if once else SET, "k": name, "v": _json(value)})
 
 
 def _unset(name: str, where: str, defs: Definitions, out: ProfileOps) -> None:
@@ -88,7 +88,7 @@ def _unset(name: str, where: str, defs: Definitions, out: ProfileOps) -> None:
     if definition is not None and definition.required:
         out.reject(where, "is required and cannot be unset")
         return
-    out.ops.append({"o": "u", "k": name})
+    out.ops.append({"o": UNSET, "k": name})
 
 
 def _increment(name: str, delta: Any, where: str, defs: Definitions, out: ProfileOps) -> None:
@@ -98,7 +98,7 @@ def _increment(name: str, delta: Any, where: str, defs: Definitions, out: Profil
         out.reject(where, "an increment must be a finite number")
         return
     definition = definition_for(name, dict(defs))
-    op: Op = {"o": "i", "k": name, "d": delta}
+    op: Op = {"o": INCREMENT, "k": name, "d": delta}
     if definition is not None:
         if definition.type not in ("integer", "number"):
             out.reject(where, f"cannot increment a {definition.type} property")
@@ -122,7 +122,7 @@ def _list_op(
         out.reject(where, "expected a list of strings")
         return
     definition = definition_for(name, dict(defs))
-    op: Op = {"o": "-" if removing else "+", "k": name, "items": items}
+    op: Op = {"o": REMOVE if removing else UNION, "k": name, "items": items}
     if definition is not None:
         if definition.type != "list":
             out.reject(
@@ -200,8 +200,8 @@ def trait_operations(traits: Mapping[str, Any], defs: Definitions) -> ProfileOps
 
 def command_operations(command: UserCommand) -> list[Op]:
     """A management command's property writes (already checked by the API)."""
-    ops: list[Op] = [{"o": "s", "k": k, "v": _json(v)} for k, v in command.set.items()]
-    ops += [{"o": "u", "k": name} for name in command.unset]
+    ops: list[Op] = [{"o": SET, "k": k, "v": _json(v)} for k, v in command.set.items()]
+    ops += [{"o": UNSET, "k": name} for name in command.unset]
     return ops
 
 

@@ -12,7 +12,8 @@ slot and one script can update them atomically:
                               set_once, "<ms>:u" for an unset (a tombstone),
                               g:<tag> -> "<ms>:1" tagged or "<ms>:0" untagged,
                               c:<config> -> json {v, f, l, n, h} (served variation),
-                              a:<anonymousId> -> ms of the merge
+                              a:<anonymousId> -> ms of the merge,
+                              ax:<anonymousId> -> ms of a refused merge (never retried)
     ps:{user}:seen     set    messageIds already applied (exact dedup)
 
 and there are three shared keys:
@@ -44,8 +45,21 @@ TOTAL_PREFIX = "t:"
 PROPERTY_PREFIX = "p:"
 PROPERTY_TIME_PREFIX = "pt:"
 ANONYMOUS_ID_PREFIX = "a:"
+MERGE_REFUSED_PREFIX = "ax:"
 TAG_PREFIX = "g:"
 CONFIG_PREFIX = "c:"
+
+# Every field family of the profile hash, by the name the Lua script knows it by (`${name}`,
+# filled in by profilestore.script).
+FAMILIES = {
+    "total": TOTAL_PREFIX,
+    "property": PROPERTY_PREFIX,
+    "property_time": PROPERTY_TIME_PREFIX,
+    "tag": TAG_PREFIX,
+    "config": CONFIG_PREFIX,
+    "anonymous_id": ANONYMOUS_ID_PREFIX,
+    "merge_refused": MERGE_REFUSED_PREFIX,
+}
 
 USERS_INDEX = f"{PREFIX}:users"
 CUSTOMER_IDS = f"{PREFIX}:customer_ids"

@@ -1,5 +1,5 @@
 """Reading profiles out of Redis (the layout is in profilestore.layout): pure decoding of the
-profile hash, and the reads that resolve a merged anonymous id to its user."""
+profile hash, the reads that resolve a merged anonymous id to its user, and the users index."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from profilestore.layout import (
     PROPERTY_PREFIX,
     TAG_PREFIX,
     TOTAL_PREFIX,
+    USERS_INDEX,
     profile_keys,
     text,
 )
@@ -125,10 +126,60 @@ async def read_profile(client: aioredis.Redis, user_id: str) -> Profile | None:
     return profile_from_fields(*found) if found else None
 
 
+def stored_ids_from_fields(user_id: str, groups: ProfileFields) -> list[str]:
+    """Every id the user's events are stored under in ClickHouse: its own, then the anonymous
+    ids merged into it (their events keep the id they were sent with)."""
+    return [user_id, *sorted(groups[ANONYMOUS_ID_PREFIX])]
+
+
 async def stored_ids(client: aioredis.Redis, user_id: str) -> tuple[str, list[str]] | None:
-    """(the user, every id the user's events are stored under in ClickHouse)."""
+    """(the user, `stored_ids_from_fields`); an anonymous id merged into a user resolves to
+    that user."""
     found = await read_fields(client, user_id)
     if found is None:
         return None
     user, groups = found
-    return user, [user, *sorted(groups[ANONYMOUS_ID_PREFIX])]
+    return user, stored_ids_from_fields(user, groups)
+
+
+async def own_stored_ids(client: aioredis.Redis, user_id: str) -> list[str]:
+    """`stored_ids_from_fields` of the profile hash of `user_id` itself, not resolving an id
+    merged into another user (what a deletion of `user_id` removes); `[user_id]` when there
+    is no such profile."""
+    names = await client.hkeys(profile_keys(user_id).profile)
+    return stored_ids_from_fields(user_id, field_groups(dict.fromkeys(names, b"")))
+
+
+async def read_profiles(client: aioredis.Redis, users: list[str]) -> list[Profile]:
+    """The profiles of `users` in one round trip, in order; ids with no profile of their own
+    (absent, or merged into another user) are left out."""
+    async with client.pipeline(transaction=False) as pipe:
+        for user in users:
+            pipe.hgetall(profile_keys(user).profile)
+        results = await pipe.execute()
+    return [
+        profile_from_fields(user, field_groups(fields))
+        for user, fields in zip(users, results, strict=True)
+        if fields and b"merged_into" not in fields
+    ]
+
+
+async def profile_exists(client: aioredis.Redis, user_id: str) -> bool:
+    """Whether the id has a profile hash (its own, or the marker of a merge into another)."""
+    return bool(await client.exists(profile_keys(user_id).profile))
+
+
+async def is_listed(client: aioredis.Redis, user_id: str) -> bool:
+    """Whether the user is in the users index (`ps:users`)."""
+    return await client.zscore(USERS_INDEX, user_id) is not None
+
+
+async def users_by_activity(
+    client: aioredis.Redis, max_score: float | str, offset: int, count: int
+) -> list[tuple[str, float]]:
+    """(user, last activity in ms) from the users index, newest first, at or below `max_score`
+    ("+inf" for the newest), skipping `offset` entries."""
+    chunk = await client.zrevrangebyscore(
+        USERS_INDEX, max_score, "-inf", start=offset, num=count, withscores=True
+    )
+    return [(text(member), float(score)) for member, score in chunk]  # type: ignore[str-unpack, arg-type]

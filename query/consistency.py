@@ -16,7 +16,8 @@ import time
 import redis.asyncio as aioredis
 
 from infra.publisher import Position
-from profilestore.layout import AppliedMark, applied_offsets_key, parse_applied
+from profilestore.layout import AppliedMark
+from profilestore.marks import applied_mark
 
 POLL_S = 0.02
 POSITION_HEADER = "X-Profilestream-Position"
@@ -50,10 +51,6 @@ def covers(mark: AppliedMark | None, position: Position) -> bool:
     return (
         mark is not None and mark.topic_id == position.topic_id and mark.offset >= position.offset
     )
-
-
-async def applied_mark(client: aioredis.Redis, topic: str, partition: int) -> AppliedMark | None:
-    return parse_applied(await client.hget(applied_offsets_key(topic), str(partition)))
 
 
 async def is_applied(client: aioredis.Redis, topic: str, position: Position) -> bool:

@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from infra.http import ApiError, matching_secret
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Position
 from infra.settings import Settings
-from query.consistency import BadPosition, applied_mark, covers, parse_position, wait_applied
+from profilestore.marks import applied_mark
+from query.consistency import BadPosition, covers, parse_position, wait_applied
 from schemas.messages import FieldError
 
 _bearer = HTTPBearer(auto_error=False)

@@ -1,14 +1,14 @@
-"""Listing and searching users, most recently active first, from the `ps:users` index."""
+"""Listing and searching users, most recently active first (the users index, read through
+profilestore.read)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import orjson
 import redis.asyncio as aioredis
 
-from profilestore.layout import CUSTOMER_IDS, USERS_INDEX, profile_keys, text
-from profilestore.read import field_groups, profile_from_fields
+from profilestore import identity
+from profilestore.read import is_listed, read_profiles, users_by_activity
 from query.cursor import encode_cursor
 from schemas.commands import Status
 from schemas.profiles import Profile, UserPage, UserSummary
@@ -51,25 +51,11 @@ def matches(profile: Profile, q: str | None, status: Status | None, tag: str | N
 
 async def _exact(client: aioredis.Redis, q: str) -> list[str]:
     """Users q names exactly (user id or customer id), found without a scan."""
-    found = []
-    if await client.zscore(USERS_INDEX, q) is not None:
-        found.append(q)
-    owner = await client.hget(CUSTOMER_IDS, orjson.dumps(q))
-    if owner is not None and text(owner) not in found:
-        found.append(text(owner))
+    found = [q] if await is_listed(client, q) else []
+    owner = await identity.owner_of(client, q)
+    if owner is not None and owner not in found:
+        found.append(owner)
     return found
-
-
-async def _profiles(client: aioredis.Redis, users: list[str]) -> list[Profile]:
-    async with client.pipeline(transaction=False) as pipe:
-        for user in users:
-            pipe.hgetall(profile_keys(user).profile)
-        results = await pipe.execute()
-    return [
-        profile_from_fields(user, field_groups(fields))
-        for user, fields in zip(users, results, strict=True)
-        if fields and b"merged_into" not in fields
-    ]
 
 
 async def list_users(
@@ -83,7 +69,7 @@ async def list_users(
 ) -> UserPage:
     found: list[UserSummary] = []
     if q and after is None:
-        exact = await _profiles(client, await _exact(client, q))
+        exact = await read_profiles(client, await _exact(client, q))
         found += [summary(p) for p in exact if matches(p, None, status, tag)]
     skip = {s.user_id for s in found}
     cursor_score = float(round(after[0].timestamp() * 1000)) if after is not None else None
@@ -91,18 +77,15 @@ async def list_users(
     offset = scanned = 0
     last: tuple[float, str] | None = None
     while len(found) < limit and scanned < MAX_SCAN:
-        chunk = await client.zrevrangebyscore(
-            USERS_INDEX, max_score, "-inf", start=offset, num=CHUNK, withscores=True
-        )
-        if not chunk:
+        entries = await users_by_activity(client, max_score, offset, CHUNK)
+        if not entries:
             last = None
             break
-        offset += len(chunk)
-        entries: list[tuple[str, float]] = [(text(m), float(s)) for m, s in chunk]  # type: ignore[str-unpack, arg-type]
+        offset += len(entries)
         if after is not None and cursor_score is not None:
             # members of the cursor's own score sort in reverse: skip up to the cursor's
             entries = [(u, s) for u, s in entries if s < cursor_score or u < after[1]]
-        profiles = {p.user_id: p for p in await _profiles(client, [u for u, _ in entries])}
+        profiles = {p.user_id: p for p in await read_profiles(client, [u for u, _ in entries])}
         for user, score in entries:
             scanned += 1
             last = (score, user)

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from infra.http import ApiError
 from infra.publisher import BrokerUnavailable, Position
-from profilestore.layout import CUSTOMER_IDS, PROPERTY_DEFINITIONS, profile_keys, text
-from profilestore.read import configs_from_fields, read_fields, read_profile
+from profilestore import identity
+from profilestore.definitions import all_definitions
+from profilestore.read import configs_from_fields, profile_exists, read_fields, read_profile
 from query.consistency import POSITION_HEADER, format_position, wait_applied
 from query.cursor import BadCursor, decode_cursor
 from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep, require_admin
@@ -30,20 +30,9 @@ from query.users_list import list_users
 from schemas.commands import Status, UserCommand
 from schemas.messages import CommandMessage, FieldError
 from schemas.profiles import ConfigAssignment, Profile, UserPage
-from schemas.properties import DEFAULT_PROPERTY_NAMES, PropertyDefinition
+from schemas.properties import DEFAULT_PROPERTY_NAMES
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_admin)])
-
-# Lua's release is a compare-and-delete: only the reservation this request made is undone.
-RELEASE_IF_OWNER = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 1
-"""
-
-
-async def definitions(redis: RedisDep) -> dict[str, PropertyDefinition]:
-    stored = await redis.hgetall(PROPERTY_DEFINITIONS)
-    return {text(k): PropertyDefinition.model_validate_json(v) for k, v in stored.items()}
 
 
 async def _profile_or_404(redis: RedisDep, user_id: str) -> Profile:
@@ -122,23 +111,17 @@ async def _answer(
     return JSONResponse(body_json, status_code=status_code, headers=headers)
 
 
-async def _reserve_customer_id(redis: RedisDep, customer_id: str, user_id: str) -> str:
+async def _reserve_customer_id(redis: RedisDep, customer_id: str, user_id: str) -> None:
     """Claim the customer id for the user before producing, so two creates cannot both get
-    it; the reservation is what the materializer's index then holds. Returns the index key."""
-    key = orjson.dumps(customer_id).decode()
-    if not await redis.hsetnx(CUSTOMER_IDS, key, user_id):
-        owner = await redis.hget(CUSTOMER_IDS, key)
-        if owner is not None and text(owner) != user_id:
-            raise ApiError(
-                409,
-                "customer_id already belongs to another user",
-                [FieldError(field="customer_id", reason=f"belongs to user {text(owner)}")],
-            )
-    return key
-
-
-async def _release(redis: RedisDep, key: str, user_id: str) -> None:
-    await redis.eval(RELEASE_IF_OWNER, 1, CUSTOMER_IDS, key, user_id)
+    it; the reservation is what the materializer's index then holds."""
+    try:
+        await identity.reserve(redis, customer_id, user_id)
+    except identity.CustomerIdTaken as taken:
+        raise ApiError(
+            409,
+            "customer_id already belongs to another user",
+            [FieldError(field="customer_id", reason=f"belongs to user {taken.owner}")],
+        ) from None
 
 
 async def _publish_claiming(
@@ -150,14 +133,13 @@ async def _publish_claiming(
 ) -> Position:
     """Publish the command, first reserving `customer_id` (if any) for its user; a failed
     publish gives the reservation back."""
-    reserved = None
     if customer_id is not None:
-        reserved = await _reserve_customer_id(redis, customer_id, command.user_id)
+        await _reserve_customer_id(redis, customer_id, command.user_id)
     try:
         return await _publish(publisher, settings, command)
     except ApiError:
-        if reserved:
-            await _release(redis, reserved, command.user_id)
+        if customer_id is not None:
+            await identity.release(redis, customer_id, command.user_id)
         raise
 
 
@@ -168,10 +150,10 @@ async def create_user(
     settings: SettingsDep,
     publisher: PublisherDep,
 ) -> Response:
-    command, errors = create_command(body, await definitions(redis), datetime.now(UTC))
+    command, errors = create_command(body, await all_definitions(redis), datetime.now(UTC))
     if command is None:
         raise ApiError(400, "the user breaks property constraints", errors)
-    if await redis.exists(profile_keys(command.user_id).profile):
+    if await profile_exists(redis, command.user_id):
         raise ApiError(
             409,
             "user_id already exists",
@@ -194,7 +176,7 @@ async def update_user(
     profile = await _profile_or_404(redis, user_id)
     current = {name: getattr(profile, name) for name in DEFAULT_PROPERTY_NAMES}
     command, errors = update_command(
-        profile.user_id, body, current, await definitions(redis), datetime.now(UTC)
+        profile.user_id, body, current, await all_definitions(redis), datetime.now(UTC)
     )
     if command is None:
         raise ApiError(400, "the update breaks property constraints", errors)

@@ -211,6 +211,7 @@ def test_event_row_json_columns() -> None:
 def test_event_row_is_idempotent() -> None:
     event = make_event(properties={"a": [1, 2, {"b": 3}]})
     again = decode_event(wire(event))
+    assert isinstance(again, Event)
     assert event_row(event, meta(7, 1)) == event_row(again, meta(7, 1))
 
 
@@ -345,6 +346,7 @@ def test_plan_batch_last_offsets_per_topic_partition_include_skipped() -> None:
 def test_plan_batch_rows_match_event_row() -> None:
     item = consumed("a", 4, anonymous_id="x")
     plan = plan_batch([item], set(), set())
+    assert isinstance(item.event, Event)
     assert plan.rows == [event_row(item.event, item.meta)]
     assert plan.changes_by_user == {"u1": [profile_change(item.event)]}
 

@@ -182,7 +182,7 @@ def test_command_change_counts_no_event() -> None:
     change = command_change(make_command())
     assert "n" not in change
     assert "le" not in change
-    assert "k" not in change
+    assert "kn" not in change
 
 
 # --- profile_change: mg, cfg, x -------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_profile_change_merges_the_anonymous_id(event_type: str) -> None:
     event = make_event(type=event_type, anonymous_id="a1", group_id="g1")
     change = profile_change(event)
     assert change["mg"] == "a1"
-    assert change["k"] == 1
+    assert change["kn"] == 1
 
 
 def test_profile_change_alias_merges_the_previous_id() -> None:
@@ -215,7 +215,7 @@ def test_profile_change_alias_to_itself_does_not_merge() -> None:
 
 def test_profile_change_anonymous_only_is_not_known_and_not_merged() -> None:
     change = profile_change(make_event(user_id=None, anonymous_id="a1"))
-    assert "k" not in change
+    assert "kn" not in change
     assert "mg" not in change
 
 

@@ -63,7 +63,7 @@ def identify(user: str | None, minutes: float, traits: dict[str, Any], **fields:
 
 
 def command(op: str, user: str, minutes: float, **fields: Any) -> RawMessage:
-    c = UserCommand(command_id=uid("c"), op=op, user_id=user, issued_at=at(minutes), **fields)  # type: ignore[arg-type]
+    c = UserCommand(command_id=uid("c"), op=op, user_id=user, issued_at=at(minutes), **fields)
     value = CommandMessage(command=c).model_dump_json().encode()
     return RawMessage(user.encode(), value, MessageMeta("events", 0, next(_offsets), TOPIC_ID))
 
@@ -337,3 +337,15 @@ async def test_delete_in_the_merging_batch_takes_only_ids_the_merge_really_took(
     bob_profile = await profile_of(redis, bob)
     assert bob_profile.anonymous_ids == [bobs_anon] and bob_profile.event_count == 2
     assert stored_count(chdb_client, [bob, bobs_anon]) == 2
+
+
+async def test_merged_ids_are_the_anonymous_ids_on_the_users_own_profile(
+    processor: BatchProcessor, redis: aioredis.Redis
+) -> None:
+    ada, anon = uid(), uid("anon")
+    await processor.process(
+        [event(None, 1, anonymous_id=anon), identify(ada, 2, {}, anonymous_id=anon)]
+    )
+    sink = RedisProfileSink(redis)
+    assert await sink.merged_ids(ada) == {anon}
+    assert await sink.merged_ids(anon) == set()  # merged_into is not followed

@@ -11,13 +11,13 @@ import pytest
 
 from materializer.profile_ops import (
     MAX_CONFIG_KEY_LENGTH,
-    Op,
     ProfileOps,
     canonical_traits,
     command_operations,
     served_config,
     trait_operations,
 )
+from profilestore.wire import Op
 from schemas.commands import UserCommand
 from schemas.events import Event
 from schemas.properties import SYSTEM_FIELDS, PropertyDefinition

@@ -1,0 +1,40 @@
+"""profilestore/writer.py on Valkey: the applied-ids look-up and the apply call, with plain
+data (wire-format changes by user, messageIds by user)."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from profilestore.read import read_profile
+from profilestore.writer import ProfileWriter
+from tests.support.profiles import T, event, uid
+
+pytestmark = pytest.mark.integration
+
+
+async def test_applied_ids_are_the_message_ids_each_user_has_applied(
+    redis: aioredis.Redis,
+) -> None:
+    writer = ProfileWriter(redis)
+    ada, bob = uid(), uid()
+    first, second = event(T, kn=1), event(T + 1, kn=1)
+    await writer.apply_changes({ada: [first], bob: [second]})
+    asked = {ada: [first["m"], second["m"]], bob: [second["m"], "never-sent"]}
+    assert await writer.applied_ids(asked) == {first["m"], second["m"]}
+
+
+async def test_a_replayed_change_changes_nothing(redis: aioredis.Redis) -> None:
+    writer = ProfileWriter(redis)
+    ada = uid()
+    played = event(T, kn=1)
+    await writer.apply_changes({ada: [played]})
+    await writer.apply_changes({ada: [played, played]})
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.event_count == 1
+
+
+async def test_nothing_asked_is_nothing_sent(redis: aioredis.Redis) -> None:
+    writer = ProfileWriter(redis)
+    assert await writer.applied_ids({}) == set()
+    await writer.apply_changes({})

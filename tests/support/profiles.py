@@ -1,0 +1,39 @@
+"""Wire-format changes and profile reads for the profile store's tests (Valkey only)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from profilestore.read import ProfileFields, read_fields
+from profilestore.wire import Change
+
+T = 1_800_000_000_000  # an event time, ms
+_messages = itertools.count()
+
+
+def uid(prefix: str = "u") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def change(ts: int, **fields: Any) -> Change:
+    """A change at event time `ts` with a fresh messageId."""
+    made: dict[str, Any] = {"m": f"m-{uuid.uuid4().hex[:8]}-{next(_messages)}", "ts": str(ts)}
+    made.update(fields)
+    return made  # type: ignore[return-value]  # the fields are the caller's, as on the wire
+
+
+def event(ts: int, name: str = "Played", **fields: Any) -> Change:
+    """A change counting one event named `name`."""
+    last_event = f'{{"message_id":"x","type":"track","name":"{name}","timestamp":"{ts}"}}'
+    return change(ts, n=name, le=last_event, **fields)
+
+
+async def fields_of(redis: aioredis.Redis, user: str) -> ProfileFields:
+    found = await read_fields(redis, user)
+    assert found is not None, f"no profile for {user}"
+    assert found[0] == user, f"{user} was merged into {found[0]}"
+    return found[1]
