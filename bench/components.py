@@ -75,8 +75,7 @@ def faust_child(settings: Settings, events: int, result: Path) -> None:
     """Runs in its own process: count what take_events delivers, print the rate, exit."""
     import faust
 
-    from materializer.agents import declare_events_topic
-    from materializer.app import create_faust_app
+    from materializer.faust_source import create_faust_app, declare_events_topic
 
     app = create_faust_app(settings)
     topic = declare_events_topic(app, settings)
@@ -117,13 +116,12 @@ def _processor(settings: Settings) -> Any:
 
 def materializer_child(settings: Settings, events: int, result: Path) -> None:
     """The worker as it runs: Faust consumer, batch conductor, BatchProcessor, acknowledgements."""
-    import faust
-
     from infra.clients import kafka_metadata_client
     from infra.topic_ids import TopicIds
-    from materializer.agents import create_materializer_app, register_materializer
+    from materializer.faust_source import FaustBatchSource
+    from materializer.worker import materialize
 
-    app = create_materializer_app(settings)
+    source = FaustBatchSource(settings, TopicIds(kafka_metadata_client(settings)))
     processor = _processor(settings)
     state: dict[str, float] = {"n": 0}
     process = processor.process
@@ -138,9 +136,7 @@ def materializer_child(settings: Settings, events: int, result: Path) -> None:
             os._exit(0)
         return outcome
 
-    processor.process = counting
-    register_materializer(app, settings, processor, TopicIds(kafka_metadata_client(settings)))
-    faust.Worker(app, loglevel="warning").execute_from_commandline()
+    source.run([lambda: materialize(source, counting)], loglevel="warning")
 
 
 def baseline_child(settings: Settings, events: int, result: Path) -> None:

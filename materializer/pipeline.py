@@ -1,6 +1,6 @@
 """One batch, end to end: decode, dead-letter what cannot be decoded, dedup by messageId, insert
 into ClickHouse, then apply to Redis. Returning means everything is written; only then does the
-agent let Faust acknowledge the batch, so committed offsets never pass unwritten data."""
+worker commit the batch to its source, so committed offsets never pass unwritten data."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from infra.clients import store_unavailable_errors
 from materializer.processing import (
@@ -21,16 +22,16 @@ from materializer.processing import (
     possibly_stored,
     split_at_deletes,
 )
-from materializer.sinks.clickhouse import ClickHouseEventSink
-from materializer.sinks.redis import RedisProfileSink
+from materializer.sinks import DeadLetterWriter, EventStore, ProfileStore
 from schemas.messages import DeadLetterMessage
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-# Failures that are not a store being unreachable before a batch is split to find a bad event.
+# How many times a write that fails for a reason other than an unreachable store is retried
+# before the batch is split to find the event no store accepts.
 DATA_ERROR_RETRIES = 2
-
-DeadLetterWriter = Callable[[DeadLetterMessage], Awaitable[None]]
 
 
 @dataclass
@@ -75,24 +76,17 @@ class Throughput:
 class BatchProcessor:
     def __init__(
         self,
-        profiles: RedisProfileSink,
-        events: ClickHouseEventSink,
-        dead_letter: DeadLetterWriter | None = None,
+        profiles: ProfileStore,
+        events: EventStore,
+        dead_letters: DeadLetterWriter,
+        *,
         retry_max_s: float = 5.0,
     ) -> None:
         self._profiles = profiles
         self._events = events
-        self._dead_letter_writer = dead_letter
+        self._dead_letters = dead_letters
         self._retry_max_s = retry_max_s
         self.throughput = Throughput()
-
-    def set_dead_letter_writer(self, writer: DeadLetterWriter) -> None:
-        self._dead_letter_writer = writer
-
-    async def _dead_letter(self, letter: DeadLetterMessage) -> None:
-        if self._dead_letter_writer is None:
-            raise RuntimeError("no dead-letter writer configured")
-        await self._dead_letter_writer(letter)
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         consumed, dead = decode_batch(messages)
@@ -109,7 +103,7 @@ class BatchProcessor:
                 letter.offset,
                 letter.reason,
             )
-            await self._retrying("dead-letter produce", partial(self._dead_letter, letter))
+            await self._retrying("dead-letter produce", partial(self._dead_letters, letter))
         result = BatchResult(
             consumed=len(consumed) - len(refused),
             inserted=inserted,
@@ -124,23 +118,18 @@ class BatchProcessor:
         """Write the batch, retrying while a store is unreachable. A batch that keeps failing
         for another reason may hold an event no store accepts: halve it until that event is
         alone, and dead-letter it, so one bad event never stalls its partition."""
-        failures = 0
-        delay = min(0.1, self._retry_max_s)
-        last_error = ""
-        while True:
-            try:
-                return await self._write(consumed), []
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                last_error = type(exc).__name__
-                if not is_transient(exc):
-                    failures += 1
-                if failures > DATA_ERROR_RETRIES:
-                    break
-                log.warning("write batch failed (%s); retrying in %.1fs", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
+        data_errors = 0
+
+        def too_many_data_errors(exc: Exception) -> bool:
+            nonlocal data_errors
+            data_errors += not is_transient(exc)
+            return data_errors > DATA_ERROR_RETRIES
+
+        try:
+            written = partial(self._write, consumed)
+            return await self._retrying("write batch", written, give_up=too_many_data_errors), []
+        except Exception as exc:
+            last_error = type(exc).__name__
         if len(consumed) == 1:
             item = consumed[0]
             reason = f"write refused after {DATA_ERROR_RETRIES + 1} attempts: {last_error}"
@@ -171,18 +160,44 @@ class BatchProcessor:
         await self._profiles.apply(plan)
         return len(plan.rows)
 
-    async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
-        delay = min(0.1, self._retry_max_s)
-        while True:
-            try:
-                await step()
-                return
-            except asyncio.CancelledError:
+    async def _retrying(
+        self,
+        what: str,
+        step: Callable[[], Awaitable[T]],
+        give_up: Callable[[Exception], bool] | None = None,
+    ) -> T:
+        return await retrying(
+            what,
+            step,
+            delay_s=min(0.1, self._retry_max_s),
+            max_delay_s=self._retry_max_s,
+            give_up=give_up,
+        )
+
+
+async def retrying(
+    what: str,
+    step: Callable[[], Awaitable[T]],
+    *,
+    delay_s: float = 1.0,
+    max_delay_s: float | None = None,
+    give_up: Callable[[Exception], bool] | None = None,
+    level: int = logging.WARNING,
+) -> T:
+    """`step()` until it returns, sleeping `delay_s` after a failure, doubled after each next one
+    up to `max_delay_s` (default: a fixed delay). An exception `give_up` accepts is raised. Logs
+    the exception's type only: its message could quote event contents."""
+    delay = delay_s
+    ceiling = delay_s if max_delay_s is None else max_delay_s
+    while True:
+        try:
+            return await step()
+        except Exception as exc:  # not CancelledError (a BaseException): cancelling stops it
+            if give_up is not None and give_up(exc):
                 raise
-            except Exception as exc:
-                log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
+            log.log(level, "%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, ceiling)
 
 
 def is_transient(exc: BaseException) -> bool:

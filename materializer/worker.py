@@ -1,57 +1,48 @@
-"""Starting the materializer: prepare topics and the ClickHouse schema, then run the Faust worker
+"""The materializer: batches from the source, written by the processor, committed only after the
+write. `run_worker` prepares topics and the ClickHouse schema, then runs it on Faust's worker
 (with optional companion coroutines on the same event loop, e.g. the embedded query API)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-
-import faust
+from functools import partial
 
 from infra.clients import clickhouse_client, ensure_topics, kafka_metadata_client, redis_client
 from infra.settings import Settings
 from infra.topic_ids import TopicIds
 from infra.warehouse import ensure_schema
-from materializer.agents import create_materializer_app, register_materializer
-from materializer.pipeline import BatchProcessor
+from materializer.faust_source import FaustBatchSource
+from materializer.pipeline import BatchProcessor, retrying
+from materializer.processing import RawMessage
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
-
-log = logging.getLogger(__name__)
+from materializer.source import BatchSource
 
 Companion = Callable[[], Awaitable[None]]
+Process = Callable[[Sequence[RawMessage]], Awaitable[object]]  # BatchProcessor.process
+
+
+async def materialize(source: BatchSource, process: Process) -> None:
+    """The processor retries unreachable stores and dead-letters bad events itself; anything
+    else escaping it is a bug, and the batch is retried rather than skipped (it is not yet
+    committed, and every write is idempotent)."""
+    async for batch in source.batches():
+        written = partial(process, batch.messages)
+        await retrying("batch processing", written, delay_s=1, level=logging.ERROR)
+        await source.commit(batch)
 
 
 async def wait_for_topics(settings: Settings, attempts: int = 60) -> None:
-    for attempt in range(attempts):
-        try:
-            await ensure_topics(settings)
-            return
-        except Exception as exc:
-            if attempt == attempts - 1:
-                raise
-            log.warning("Kafka not ready (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(1)
-
-
-def build_worker_app(settings: Settings) -> faust.App:
-    app = create_materializer_app(settings)
-    processor = BatchProcessor(
-        RedisProfileSink(redis_client(settings)),
-        ClickHouseEventSink(clickhouse_client(settings)),
-        retry_max_s=settings.sink_retry_max_s,
+    failures = itertools.count(1)
+    await retrying(
+        "creating the topics (Kafka not ready?)",
+        partial(ensure_topics, settings),
+        delay_s=1,
+        give_up=lambda _: next(failures) >= attempts,
     )
-    register_materializer(app, settings, processor, TopicIds(kafka_metadata_client(settings)))
-    return app
-
-
-def _as_task(companion: Companion) -> Callable[[], Awaitable[None]]:
-    # Faust passes the app to a task that takes an argument: take none.
-    async def run_companion() -> None:
-        await companion()
-
-    return run_companion
 
 
 def run_worker(settings: Settings, companions: Sequence[Companion] = ()) -> None:
@@ -60,8 +51,12 @@ def run_worker(settings: Settings, companions: Sequence[Companion] = ()) -> None
     asyncio.set_event_loop(loop)
     loop.run_until_complete(wait_for_topics(settings))
     ensure_schema(clickhouse_client(settings))
-    app = build_worker_app(settings)
-    for companion in companions:
-        app.task(_as_task(companion))
-    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level.lower())
-    worker.execute_from_commandline()
+    source = FaustBatchSource(settings, TopicIds(kafka_metadata_client(settings)))
+    processor = BatchProcessor(
+        RedisProfileSink(redis_client(settings)),
+        ClickHouseEventSink(clickhouse_client(settings)),
+        source.send_dead_letter,
+        retry_max_s=settings.sink_retry_max_s,
+    )
+    tasks: list[Companion] = [partial(materialize, source, processor.process), *companions]
+    source.run(tasks, loop=loop, loglevel=settings.log_level.lower())

@@ -8,15 +8,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from infra.warehouse import EVENT_COLUMNS, EVENTS_TABLE, ensure_schema
+from infra.warehouse import EVENT_COLUMNS, EVENTS_TABLE
 
 
 class ClickHouseEventSink:
     def __init__(self, client: Any) -> None:
         self._client = client
-
-    async def ensure_schema(self) -> None:
-        await asyncio.to_thread(ensure_schema, self._client)
 
     async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:

@@ -33,6 +33,9 @@ class FakeProfiles:
         for user, changes in plan.changes_by_user.items():
             self.applied.setdefault(user, []).extend(c["m"] for c in changes)
 
+    async def merged_ids(self, user: str) -> set[str]:
+        return set()
+
 
 class FakeEvents:
     def __init__(self, refuse: str | None = None, unreachable_times: int = 0) -> None:
@@ -51,6 +54,9 @@ class FakeEvents:
             raise ValueError("value out of range")  # a data error: retrying will not help
         self.rows.extend(rows)
 
+    async def delete_users(self, user_ids: Sequence[str]) -> None:
+        self.rows = [row for row in self.rows if row[1] not in user_ids]
+
 
 def messages(count: int) -> list[RawMessage]:
     out = []
@@ -64,7 +70,8 @@ def messages(count: int) -> list[RawMessage]:
             received_at=datetime(2026, 11, 1, tzinfo=UTC),
         )
         value = EventMessage(event=event).model_dump_json().encode()
-        out.append(RawMessage(event.user_id.encode(), value, MessageMeta("events", 0, i, TOPIC_ID)))
+        key = event.profile_key.encode()
+        out.append(RawMessage(key, value, MessageMeta("events", 0, i, TOPIC_ID)))
     return out
 
 
@@ -75,7 +82,7 @@ def processor(events: FakeEvents, profiles: FakeProfiles) -> tuple[BatchProcesso
         letters.append(letter)
 
     return (
-        BatchProcessor(profiles, events, dead_letter, retry_max_s=0.001),  # type: ignore[arg-type]
+        BatchProcessor(profiles, events, dead_letter, retry_max_s=0.001),
         letters,
     )
 
