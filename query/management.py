@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from schemas.commands import Status, UserCommand
 from schemas.messages import FieldError
@@ -25,27 +25,25 @@ MAX_TAGS_PER_REQUEST = 100
 MAX_CUSTOM_PER_REQUEST = 200
 
 
-class _DefaultProperties(BaseModel):
-    """The default properties as top-level fields. Typed `Any` so that every value is checked
-    by `value_problem`, which words the reasons the same way for every write path."""
-
+class _DefaultPropertiesBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    customer_id: Any = None
-    email: Any = None
-    phone: Any = None
-    first_name: Any = None
-    last_name: Any = None
-    gender: Any = None
-    birthday: Any = None
-    country: Any = None
-    city: Any = None
-    language: Any = None
-    timezone: Any = None
 
     def given(self) -> dict[str, Any]:
         """The default properties the body names (null included: an unset)."""
         return {n: getattr(self, n) for n in DEFAULT_PROPERTY_NAMES if n in self.model_fields_set}
+
+
+# The default properties as top-level fields, made from their one declaration
+# (schemas.properties.DEFAULT_PROPERTIES). Typed `Any` so that every value is checked by
+# `value_problem`, which words the reasons the same way for every write path.
+if TYPE_CHECKING:
+    _DefaultProperties = _DefaultPropertiesBase
+else:
+    _DefaultProperties = create_model(
+        "_DefaultProperties",
+        __base__=_DefaultPropertiesBase,
+        **{name: (Any, None) for name in DEFAULT_PROPERTY_NAMES},
+    )
 
 
 class UserCreate(_DefaultProperties):

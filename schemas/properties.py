@@ -13,19 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PropertyType = Literal["string", "integer", "number", "boolean", "date", "datetime", "enum", "list"]
 
-# customer_id, email and phone identify a person: creating a user needs at least one of them.
-IDENTITY_PROPERTIES: tuple[str, ...] = ("customer_id", "email", "phone")
-DEFAULT_PROPERTY_NAMES: tuple[str, ...] = (
-    *IDENTITY_PROPERTIES,
-    "first_name",
-    "last_name",
-    "gender",
-    "birthday",
-    "country",
-    "city",
-    "language",
-    "timezone",
-)
+# Which types each constraint applies to (served to the dashboard by GET /v1/properties).
+CONSTRAINT_TYPES: dict[str, tuple[PropertyType, ...]] = {
+    "min": ("integer", "number"),
+    "max": ("integer", "number"),
+    "min_length": ("string", "list"),
+    "max_length": ("string", "list"),
+    "pattern": ("string", "list"),
+    "allowed_values": ("enum", "string", "list"),
+    "max_items": ("list",),
+}
+
 # Read-only fields the system keeps; no write path may set them.
 SYSTEM_FIELDS: tuple[str, ...] = (
     "user_id",
@@ -77,15 +75,15 @@ class PropertyDefinition(BaseModel):
             )
         if self.type == "enum" and not self.allowed_values:
             raise ValueError("allowed_values: an enum needs its allowed values")
-        numeric = self.type in ("integer", "number")
-        if (self.min is not None or self.max is not None) and not numeric:
+        if (self.min is not None or self.max is not None) and self.type not in CONSTRAINT_TYPES[
+            "min"
+        ]:
             raise ValueError(f"min/max: only for integer or number, not {self.type}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min: greater than max")
-        if (self.min_length is not None or self.max_length is not None) and self.type not in (
-            "string",
-            "list",
-        ):
+        if (
+            self.min_length is not None or self.max_length is not None
+        ) and self.type not in CONSTRAINT_TYPES["min_length"]:
             raise ValueError(f"min_length/max_length: only for string or list, not {self.type}")
         if (
             self.min_length is not None
@@ -94,51 +92,80 @@ class PropertyDefinition(BaseModel):
         ):
             raise ValueError("min_length: greater than max_length")
         if self.pattern is not None:
-            if self.type not in ("string", "list"):
+            if self.type not in CONSTRAINT_TYPES["pattern"]:
                 raise ValueError(f"pattern: only for string or list, not {self.type}")
             try:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ValueError(f"pattern: not a valid regular expression ({exc})") from None
-        if self.max_items is not None and self.type != "list":
+        if self.max_items is not None and self.type not in CONSTRAINT_TYPES["max_items"]:
             raise ValueError(f"max_items: only for list, not {self.type}")
-        if self.allowed_values is not None and self.type not in ("enum", "string", "list"):
+        if self.allowed_values is not None and self.type not in CONSTRAINT_TYPES["allowed_values"]:
             raise ValueError(f"allowed_values: only for enum, string or list, not {self.type}")
         return self
 
 
-def _default(name: str, type_: PropertyType = "string", **constraints: Any) -> PropertyDefinition:
-    return PropertyDefinition(name=name, type=type_, **constraints)
+class DefaultProperty(PropertyDefinition):
+    """A property every profile has, with the label the dashboard shows for it."""
+
+    label: str
+    # customer_id, email and phone identify a person: creating a user needs at least one.
+    identity: bool = False
 
 
-DEFAULT_PROPERTIES: dict[str, PropertyDefinition] = {
+def _default(
+    name: str, label: str, type_: PropertyType = "string", **constraints: Any
+) -> DefaultProperty:
+    return DefaultProperty(name=name, label=label, type=type_, **constraints)
+
+
+# The default properties, declared once: the names below, the management API's request fields
+# (query/management.py), the profile decoding and the dashboard (from GET /v1/properties) derive
+# from this table. schemas/profiles.py spells them out as typed response fields: keep in sync
+# (tests/schemas/test_properties.py checks).
+DEFAULT_PROPERTIES: dict[str, DefaultProperty] = {
     d.name: d
     for d in (
         _default(
-            "customer_id", max_length=255, description="your id for this person (identity property)"
+            "customer_id",
+            "Customer ID",
+            max_length=255,
+            identity=True,
+            description="your id for this person (identity property)",
         ),
         _default(
             "email",
+            "Email",
             max_length=254,
             pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+",
+            identity=True,
             description="an email address (identity property)",
         ),
         _default(
             "phone",
+            "Phone",
             max_length=32,
             pattern=r"\+?[0-9 ().\-]{3,32}",
+            identity=True,
             description="digits, +, spaces (identity property)",
         ),
-        _default("first_name", max_length=255),
-        _default("last_name", max_length=255),
-        _default("gender", max_length=64),
-        _default("birthday", "date"),
-        _default("country", max_length=64),
-        _default("city", max_length=255),
-        _default("language", max_length=35),
-        _default("timezone", max_length=64, description="IANA time zone, e.g. Europe/Oslo"),
+        _default("first_name", "First name", max_length=255),
+        _default("last_name", "Last name", max_length=255),
+        _default("gender", "Gender", max_length=64),
+        _default("birthday", "Birthday", "date"),
+        _default("country", "Country", max_length=64),
+        _default("city", "City", max_length=255),
+        _default("language", "Language", max_length=35),
+        _default(
+            "timezone",
+            "Time zone",
+            max_length=64,
+            description="IANA time zone, e.g. Europe/Oslo",
+        ),
     )
 }
+DEFAULT_PROPERTY_NAMES: tuple[str, ...] = tuple(DEFAULT_PROPERTIES)
+IDENTITY_PROPERTIES: tuple[str, ...] = tuple(n for n, d in DEFAULT_PROPERTIES.items() if d.identity)
 
 
 # The built-in patterns, said in words (a custom pattern is quoted as written).

@@ -3,13 +3,8 @@
 "use strict";
 
 const TOKEN_KEY = "profilestream-admin-token";
-const IDENTITY = ["customer_id", "email", "phone"];
-const DEFAULT_FIELDS = [
-  ["customer_id", "Customer ID"], ["email", "Email"], ["phone", "Phone"],
-  ["first_name", "First name"], ["last_name", "Last name"], ["gender", "Gender"],
-  ["birthday", "Birthday"], ["country", "Country"], ["city", "City"],
-  ["language", "Language"], ["timezone", "Time zone"],
-];
+// The default properties (names, labels, which identify a person), the constraint/type matrix
+// and the property types come from GET /v1/properties (declared once, in schemas/properties.py).
 const view = () => document.getElementById("view");
 let flashNext = null;
 // A write answered 202 (accepted, not applied yet): the next read of that user waits for it.
@@ -228,7 +223,7 @@ function constraintText(d) {
   if (d.max !== null && d.max !== undefined) parts.push(`max ${d.max}`);
   if (d.min_length !== null && d.min_length !== undefined) parts.push(`at least ${d.min_length} characters`);
   if (d.max_length !== null && d.max_length !== undefined) parts.push(`at most ${d.max_length} characters`);
-  if (d.pattern && !IDENTITY.includes(d.name)) parts.push(`pattern ${d.pattern}`);
+  if (d.pattern && !d.identity) parts.push(`pattern ${d.pattern}`);
   if (d.allowed_values && d.type !== "enum") parts.push(`one of ${d.allowed_values.join(", ")}`);
   if (d.max_items !== null && d.max_items !== undefined) parts.push(`at most ${d.max_items} items`);
   return parts.join(" · ");
@@ -291,14 +286,13 @@ function propertyField(key, label, d, value, marker) {
 
 async function loadDefinitions() {
   const { data } = await api("GET", "/v1/properties");
-  const defaults = Object.fromEntries(data.default.map((d) => [d.name, d]));
-  return { defaults, custom: data.custom };
+  return { defaults: data.default, custom: data.custom, constraints: data.constraints, types: data.types };
 }
 
 // The default and custom property fields of a user form.
 function propertyFields(definitions, profile) {
-  const defaults = DEFAULT_FIELDS.map(([name, label]) =>
-    propertyField(name, label, definitions.defaults[name], profile ? profile[name] : null, IDENTITY.includes(name)));
+  const defaults = definitions.defaults.map((d) =>
+    propertyField(d.name, d.label, d, profile ? profile[d.name] : null, d.identity));
   const custom = definitions.custom.map((d) =>
     propertyField(`custom.${d.name}`, d.name + (d.required ? " (required)" : ""), d,
       profile ? profile.custom[d.name] : null, false));
@@ -425,13 +419,25 @@ async function userPage(userId, tab) {
   await (renderers[tab] || overviewTab)(body, profile);
 }
 
-function overviewTab(body, p) {
+// The property definitions, or null after showing why they could not be loaded in `body`.
+async function definitionsIn(body) {
+  try {
+    return await loadDefinitions();
+  } catch (error) {
+    body.replaceChildren(errorBanner(error));
+    return null;
+  }
+}
+
+async function overviewTab(body, p) {
+  const definitions = await definitionsIn(body);
+  if (!definitions) return;
   const kv = (pairs) => h("dl", { class: "kv" }, pairs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === null || v === undefined || v === "" ? "—" : v)]));
   const custom = Object.entries(p.custom);
   const totals = Object.entries(p.event_totals).sort((a, b) => b[1] - a[1]);
   body.replaceChildren(
     h("div", { class: "grid" },
-      h("div", { class: "card" }, h("h2", {}, "Properties"), kv(DEFAULT_FIELDS.map(([name, label]) => [label, p[name]]))),
+      h("div", { class: "card" }, h("h2", {}, "Properties"), kv(definitions.defaults.map((d) => [d.label, p[d.name]]))),
       h("div", { class: "card" }, h("h2", {}, "Activity"), kv([
         ["User ID", p.user_id], ["Status", statusBadge(p.status)],
         ["Identified", p.identified ? "yes" : "no (anonymous)"],
@@ -454,13 +460,8 @@ function overviewTab(body, p) {
 
 async function editTab(body, profile) {
   body.replaceChildren(h("p", { class: "muted" }, "Loading property definitions…"));
-  let definitions;
-  try {
-    definitions = await loadDefinitions();
-  } catch (error) {
-    body.replaceChildren(errorBanner(error));
-    return;
-  }
+  const definitions = await definitionsIn(body);
+  if (!definitions) return;
   const fields = propertyFields(definitions, profile);
   const tags = new Set(profile.tags);
   const chips = h("div");
@@ -681,7 +682,7 @@ async function propertiesPage() {
     return;
   }
   const row = (d, custom) => h("tr", {},
-    h("td", {}, d.name, IDENTITY.includes(d.name) ? h("span", { class: "req" }, " *") : null),
+    h("td", {}, d.name, d.identity ? h("span", { class: "req" }, " *") : null),
     h("td", {}, d.type), h("td", {}, constraintText(d) || "—"),
     h("td", { class: "hide-narrow" }, d.description || ""),
     h("td", {}, custom ? [h("a", { href: `#/properties/${encodeURIComponent(d.name)}` }, "Edit"), " ",
@@ -711,31 +712,26 @@ async function deleteProperty(name) {
   }
 }
 
-const CONSTRAINTS = {
-  min: ["integer", "number"], max: ["integer", "number"],
-  min_length: ["string", "list"], max_length: ["string", "list"], pattern: ["string", "list"],
-  allowed_values: ["enum", "string", "list"], max_items: ["list"],
-};
-
 async function propertyForm(name) {
   const editing = Boolean(name);
   const title = editing ? `Edit ${decodeURIComponent(name)}` : "Add property";
   let current = { name: "", type: "string", required: false, description: "" };
-  if (editing) {
-    show(h("h1", {}, title), h("p", { class: "muted" }, "Loading…"));
-    try {
-      current = (await api("GET", `/v1/properties/${name}`)).data;
-    } catch (error) {
-      show(h("h1", {}, title), errorBanner(error));
-      return;
-    }
+  let catalog;
+  show(h("h1", {}, title), h("p", { class: "muted" }, "Loading…"));
+  try {
+    catalog = await loadDefinitions();
+    if (editing) current = (await api("GET", `/v1/properties/${name}`)).data;
+  } catch (error) {
+    show(h("h1", {}, title), errorBanner(error));
+    return;
   }
+  const CONSTRAINTS = catalog.constraints;
   const field = (key, label, input, hint) => h("div", { class: "field", "data-field": key },
     h("label", { for: `p-${key}` }, label), input, hint ? h("div", { class: "hint" }, hint) : null);
   const text = (key, value, attrs) => h("input", { id: `p-${key}`, value: value ?? "", ...(attrs || {}) });
   const inputs = {
     name: text("name", current.name, { disabled: editing, placeholder: "plan" }),
-    type: h("select", { id: "p-type" }, ["string", "integer", "number", "boolean", "date", "datetime", "enum", "list"].map((t) =>
+    type: h("select", { id: "p-type" }, catalog.types.map((t) =>
       h("option", { value: t, selected: t === current.type }, t === "list" ? "list of strings" : t))),
     required: h("input", { id: "p-required", type: "checkbox", checked: current.required }),
     min: text("min", current.min, { inputmode: "decimal" }),

@@ -1,18 +1,26 @@
-"""Custom property definitions: /v1/properties. Stored in Redis (`ps:property_definitions`);
-the materializer reads them with every batch, so a change applies to the next SDK writes."""
+"""Property definitions: /v1/properties (the defaults, and the custom ones kept through
+profilestore.definitions; the materializer reads those with every batch, so a change applies to
+the next SDK writes)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.http import ApiError
-from profilestore.layout import PROPERTY_DEFINITIONS
+from profilestore import definitions as store
 from query.deps import RedisDep, require_admin
 from schemas.messages import FieldError
-from schemas.properties import DEFAULT_PROPERTIES, SYSTEM_FIELDS, PropertyDefinition
+from schemas.properties import (
+    CONSTRAINT_TYPES,
+    DEFAULT_PROPERTIES,
+    SYSTEM_FIELDS,
+    DefaultProperty,
+    PropertyDefinition,
+    PropertyType,
+)
 
 router = APIRouter(
     prefix="/v1/properties", tags=["properties"], dependencies=[Depends(require_admin)]
@@ -22,8 +30,11 @@ MAX_DEFINITIONS = 500
 
 
 class PropertyCatalog(BaseModel):
-    default: list[PropertyDefinition]
+    default: list[DefaultProperty]
     custom: list[PropertyDefinition]
+    # constraint -> the property types it applies to
+    constraints: dict[str, list[PropertyType]]
+    types: list[PropertyType]
 
 
 class PropertyPatch(BaseModel):
@@ -63,23 +74,25 @@ def _definition(data: dict[str, Any]) -> PropertyDefinition:
 
 
 async def _stored(redis: RedisDep, name: str) -> PropertyDefinition:
-    raw = await redis.hget(PROPERTY_DEFINITIONS, name)
-    if raw is None:
+    definition = await store.get_definition(redis, name)
+    if definition is None:
         raise ApiError(404, f"no custom property {name!r}")
-    return PropertyDefinition.model_validate_json(raw)
+    return definition
 
 
 @router.get("", response_model=PropertyCatalog)
 async def list_properties(redis: RedisDep) -> PropertyCatalog:
-    stored = await redis.hgetall(PROPERTY_DEFINITIONS)
-    custom = sorted(
-        (PropertyDefinition.model_validate_json(v) for v in stored.values()),
-        key=lambda d: d.name,
+    stored = await store.all_definitions(redis)
+    custom = sorted(stored.values(), key=lambda d: d.name)
+    return PropertyCatalog(
+        default=list(DEFAULT_PROPERTIES.values()),
+        custom=custom,
+        constraints={name: list(types) for name, types in CONSTRAINT_TYPES.items()},
+        types=list(get_args(PropertyType)),
     )
-    return PropertyCatalog(default=list(DEFAULT_PROPERTIES.values()), custom=custom)
 
 
-@router.get("/{name}", response_model=PropertyDefinition)
+@router.get("/{name}", response_model=DefaultProperty | PropertyDefinition)
 async def get_property(name: str, redis: RedisDep) -> PropertyDefinition:
     return DEFAULT_PROPERTIES.get(name) or await _stored(redis, name)
 
@@ -93,9 +106,9 @@ async def create_property(body: dict[str, Any], redis: RedisDep) -> PropertyDefi
             f"{definition.name!r} is a default property or a system field",
             [FieldError(field="name", reason="taken by a default property or system field")],
         )
-    if await redis.hlen(PROPERTY_DEFINITIONS) >= MAX_DEFINITIONS:
+    if await store.count_definitions(redis) >= MAX_DEFINITIONS:
         raise ApiError(400, f"at most {MAX_DEFINITIONS} custom properties")
-    if not await redis.hsetnx(PROPERTY_DEFINITIONS, definition.name, definition.model_dump_json()):
+    if not await store.add_definition(redis, definition):
         raise ApiError(
             409,
             f"custom property {definition.name!r} exists; PATCH it instead",
@@ -112,13 +125,13 @@ async def update_property(name: str, body: PropertyPatch, redis: RedisDep) -> Pr
     definition = _definition(
         {**current.model_dump(), **body.model_dump(exclude_unset=True), "name": name}
     )
-    await redis.hset(PROPERTY_DEFINITIONS, name, definition.model_dump_json())
+    await store.put_definition(redis, definition)
     return definition
 
 
 @router.delete("/{name}", status_code=204)
 async def delete_property(name: str, redis: RedisDep) -> Response:
     """Values already stored stay on the profiles, unchecked from now on."""
-    if not await redis.hdel(PROPERTY_DEFINITIONS, name):
+    if not await store.delete_definition(redis, name):
         raise ApiError(404, f"no custom property {name!r}")
     return Response(status_code=204)

@@ -250,7 +250,7 @@ def test_create_required_but_invalid_is_one_value_error() -> None:
 
 def test_create_issued_at_is_utc_milliseconds() -> None:
     oslo = datetime(2026, 3, 4, 6, 6, 7, 890123, tzinfo=timezone(timedelta(hours=1)))
-    command, _ = create_command(UserCreate(email="a@b.co"), {}, oslo)
+    command, _ = create_command(UserCreate.model_validate({"email": "a@b.co"}), {}, oslo)
     assert command is not None
     assert command.issued_at == NOW
     assert command.issued_at.utcoffset() == timedelta(0)
