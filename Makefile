@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv up test test-fast lint bench clean npm
+.PHONY: venv up test test-fast test-unit lint format bench clean chromium npm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,31 +19,44 @@ venv: $(STAMP)
 up: $(STAMP)
 	$(BIN)/python -m profilestream up
 
-## Debian's Chromium, which the dashboard's browser tests drive (Playwright's own browser
-## download does not work without internet).
+## Debian's Chromium, which the browser tests drive (Playwright's own browser download does not
+## work without internet). Installs with apt (sudo) only when it is missing; .ci/run calls it as a
+## step of its own, and `make test` asks for it so that it works on a fresh machine too.
+chromium: $(CHROMIUM)
+
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1; }
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
-## Node and npm: the browser-SDK tests install the official SDKs from the npm registry.
+## Node and npm (apt, only when missing): the browser-SDK tests install the official SDKs from
+## the npm registry.
 npm:
 	@command -v npm >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
 
-## Unit, integration, end-to-end and browser tests (the e2e ones start their own stacks).
-test: $(STAMP) $(CHROMIUM) npm
+## Everything: unit, integration, end-to-end and browser tests (the e2e ones start their own
+## stacks; Chromium and npm are set up first if missing).
+test: $(STAMP) chromium npm
 	$(BIN)/python -m pytest
 
-## Unit tests only (no whole stack, no browser).
+## Unit and integration tests: a real Valkey and chDB started by fixtures, no whole stack, no browser.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e and not browser"
+
+## Unit tests only: pure functions and fakes, no service started at all.
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not integration and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## Throughput and freshness figures; writes bench/results/<timestamp>.{md,json}.
 bench: $(STAMP)

@@ -14,25 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from infra.settings import Settings  # noqa: E402
 from profilestream.embedded import EmbeddedStack, environment_on_free_ports  # noqa: E402
+from tests.support.browser import chromium  # noqa: E402 - the tests' Chromium, flags and all
 
 TOKEN = "screenshot-token"  # noqa: S105 - a throwaway stack's token
 WRITE_KEY = "screenshot-key"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PEOPLE = [
     ("ada", "C-1001", "Ada", "Lovelace", ["vip", "beta"]),
     ("grace", "C-1002", "Grace", "Hopper", ["beta"]),
@@ -105,8 +96,7 @@ def main() -> int:
                 ) as query,
             ):
                 seed(ingest, query)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(f"{base}/")
                 page.get_by_label("Admin token").fill(TOKEN)
@@ -118,7 +108,6 @@ def main() -> int:
                 page.get_by_label("Event", exact=True).select_option("Song Played")
                 page.get_by_text("in the last 30 days").wait_for()
                 page.screenshot(path=str(ROOT / "docs" / "events.png"))
-                browser.close()
         finally:
             stack.stop()
     print("wrote docs/users.png and docs/events.png")

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 EventType = Literal["track", "identify", "page", "screen", "group", "alias"]
-EVENT_TYPES: tuple[str, ...] = ("track", "identify", "page", "screen", "group", "alias")
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
-# Event names stored for the types that have no `event` field, so totals and daily counts can
-# address them too (`?event=$page`).
-TYPE_EVENT_NAMES = {t: f"${t}" for t in EVENT_TYPES if t != "track"}
+# Event names stored for the events that have no `event` field (every type but track, and a
+# track without one), so totals and daily counts can address them too (`?event=$page`).
+TYPE_EVENT_NAMES: dict[EventType, str] = {t: f"${t}" for t in EVENT_TYPES}
 
 MAX_ID_LENGTH = 255
 MAX_NAME_LENGTH = 255
@@ -132,4 +132,4 @@ class Event(BaseModel):
         """`event` for track, `$<type>` otherwise."""
         if self.type == "track" and self.event:
             return self.event
-        return TYPE_EVENT_NAMES.get(self.type, f"${self.type}")
+        return TYPE_EVENT_NAMES[self.type]

@@ -81,6 +81,17 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
+# Fixtures that start a real service, and the marker a test using one gets: `make test-unit`
+# deselects them, so it needs no service at all.
+SERVICE_FIXTURES = {"valkey_url": "integration", "chdb_client": "integration", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & SERVICE_FIXTURES.keys():
+            item.add_marker(SERVICE_FIXTURES[fixture])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     """Keep each phase's report on the test item, so fixtures can tell a failed test (the

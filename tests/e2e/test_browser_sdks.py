@@ -257,7 +257,8 @@ class Wire:
             body = _json_or_text(self.body_of(request))
             if not isinstance(body, dict):
                 continue
-            events = body.get("batch") if isinstance(body.get("batch"), list) else [body]
+            batch = body.get("batch")
+            events = batch if isinstance(batch, list) else [body]
             response = self.response_of(request)
             for event in events:
                 if not isinstance(event, dict):

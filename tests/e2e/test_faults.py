@@ -17,6 +17,7 @@ import pytest
 
 from infra.settings import Settings
 from tests.support.polling import eventually
+from tests.support.queries import profile_when
 from tests.support.stack import RunningStack, stack_in
 
 pytestmark = pytest.mark.e2e
@@ -44,20 +45,16 @@ def test_paused_broker_gives_503_and_nothing_acknowledged_is_lost(
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"].isdigit()
         assert response.json()["code"] == "service_unavailable"
+
         # The client retries, as Segment libraries do; the event is stored exactly once even
         # if the first (unacknowledged) attempt landed in the log too.
-        retry = eventually(
-            lambda: (r := ingest.post("/v1/track", json=event)).status_code == 200 and r, timeout=30
-        )
+        def retried() -> httpx.Response | None:
+            response = ingest.post("/v1/track", json=event)
+            return response if response.status_code == 200 else None
+
+        retry = eventually(retried, timeout=30)
         assert retry.json()["accepted"] == 1
-        profile = eventually(
-            lambda: (
-                (r := query.get(f"/v1/users/{user}")).status_code == 200
-                and r.json()["event_totals"].get("During Outage")
-                and r.json()
-            ),
-            timeout=30,
-        )
+        profile = profile_when(query, user, lambda p: bool(p["event_totals"].get("During Outage")))
         assert profile["event_totals"] == {"Warm Up": 1, "During Outage": 1}
 
 
@@ -85,17 +82,19 @@ def _counted(query: httpx.Client, run: str) -> int:
     return sum(int(d["count"]) for d in daily.json()) if daily.status_code == 200 else -1
 
 
+def _wait_until_counted(
+    query: httpx.Client, run: str, at_least: int, timeout: float, interval: float = 0.05
+) -> None:
+    eventually(lambda: _counted(query, run) >= at_least or None, timeout, interval)
+
+
 def _assert_each_event_once(query: httpx.Client, run: str, users: int, total: int) -> None:
-    eventually(lambda: _counted(query, run) >= total or None, timeout=300, interval=0.5)
+    _wait_until_counted(query, run, total, timeout=300, interval=0.5)
     time.sleep(2)  # anything doubled would show up by now
     assert _counted(query, run) == total
     redis_total = 0
     for u in range(users):
-        response = eventually(
-            lambda u=u: (r := query.get(f"/v1/users/{run}-u{u}")).status_code == 200 and r,
-            timeout=30,
-        )
-        profile = response.json()
+        profile = profile_when(query, f"{run}-u{u}", lambda _profile: True)
         assert profile["event_totals"] == {run: profile["event_count"]}
         stored = query.get(f"/v1/users/{run}-u{u}/events/daily", params={"event": run, "days": 2})
         # Redis agrees with ClickHouse
@@ -136,11 +135,7 @@ def test_sigkill_materializer_ten_times_during_a_200k_load_keeps_each_event_once
         for kill in range(10):
             # Let the worker get partway, then kill it without warning, then restart it.
             target = total * (kill + 1) // 12
-            eventually(
-                lambda target=target: _counted(query, run) >= target or None,
-                timeout=120,
-                interval=0.02,
-            )
+            _wait_until_counted(query, run, target, timeout=120, interval=0.02)
             time.sleep(rng.uniform(0, 0.2))
             worker = stack.processes["materializer"]
             os.kill(worker.pid, signal.SIGKILL)
@@ -184,7 +179,7 @@ def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: Runnin
     stack = fault_stack.stack
     with fault_stack.query() as query:
         thread, failures = _load_in_background(fault_stack, run, users, batches, size)
-        eventually(lambda: _counted(query, run) >= total // 10 or None, timeout=60)
+        _wait_until_counted(query, run, total // 10, timeout=60)
         stack.processes.pop("valkey").stop()
         time.sleep(2)  # batches already past Redis finish and commit
         committed_early = _committed_offsets(fault_stack.settings)
@@ -202,7 +197,7 @@ def test_valkey_unreachable_for_10s_under_load_loses_nothing(fault_stack: Runnin
 
         client = redis.Redis.from_url(fault_stack.settings.redis_url)
 
-        def applied_offsets() -> dict[bytes, bytes] | None:
+        def applied_offsets() -> dict[bytes | str, bytes | str] | None:
             try:  # Valkey answers "loading" while it replays its AOF
                 found = client.hgetall(applied_offsets_key(fault_stack.settings.events_topic))
             except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
@@ -230,13 +225,7 @@ def test_valkey_down_gives_503_and_data_survives_restart(fault_stack: RunningSta
             "/v1/identify", json={"userId": user, "traits": {"plan": "pro"}}
         ).raise_for_status()
         ingest.post("/v1/track", json={"userId": user, "event": "Kept"}).raise_for_status()
-        before = eventually(
-            lambda: (
-                (r := query.get(f"/v1/users/{user}")).status_code == 200
-                and r.json()["event_count"] == 2
-                and r.json()
-            )
-        )
+        before = profile_when(query, user, lambda p: p["event_count"] == 2)
         stack.processes.pop("valkey").stop()
         down = query.get(f"/v1/users/{user}")
         assert down.status_code == 503, down.text

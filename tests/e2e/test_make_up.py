@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "infra", "up"],
+            [sys.executable, "-m", "profilestream", "up"],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,

@@ -10,13 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.queries import profile_when
+from tests.support.queries import profile_when, uid
 
 pytestmark = pytest.mark.e2e
-
-
-def uid(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def assert_error(response: httpx.Response, status: int, *fields: str) -> dict[str, Any]:

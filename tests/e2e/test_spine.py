@@ -12,14 +12,10 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.queries import profile_when
+from tests.support.queries import profile_when, uid
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
-
-
-def uid(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def today() -> str:
@@ -375,7 +371,7 @@ def test_daily_counts_in_a_time_zone(ingest: httpx.Client, query: httpx.Client) 
         "/v1/track", json={"userId": user, "event": "Late", "timestamp": late.isoformat()}
     ).raise_for_status()
     profile_when(query, user, lambda p: p["event_count"] == 1)
-    params = {"event": "Late", "days": 5}
+    params: dict[str, str | int] = {"event": "Late", "days": 5}
     utc = query.get(f"/v1/users/{user}/events/daily", params=params).json()
     kolkata = query.get(
         f"/v1/users/{user}/events/daily", params={**params, "tz": "Asia/Kolkata"}

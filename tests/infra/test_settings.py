@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from infra.settings import Settings
 
 
-def test_embedded_defaults_put_chdb_under_the_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_defaults_put_chdb_under_the_data_dir(tmp_path: Path) -> None:
     settings = Settings.from_environment({"PS_DATA_DIR": str(tmp_path)})
     assert settings.clickhouse_dsn == f"chdb://{tmp_path.resolve() / 'clickhouse'}"
     assert settings.serve_query_in_materializer is True

@@ -91,7 +91,7 @@ class CountingClient:
         self.requests += 1
 
         class Response:
-            topics = [
+            topics: list[tuple[Any, ...]] = [
                 (0, name, uuid.UUID(hex=self.ids[name]), False, [], 0, {})
                 for name in request._topics
             ]

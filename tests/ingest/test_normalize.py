@@ -410,7 +410,12 @@ def test_event_type_argument_fills_missing_type() -> None:
 
 
 def test_normalize_does_not_mutate_raw() -> None:
-    raw = {"type": "track", "event": "E", "userId": "u1", "context": {"ip": "1.2.3.4"}}
+    raw: dict[str, Any] = {
+        "type": "track",
+        "event": "E",
+        "userId": "u1",
+        "context": {"ip": "1.2.3.4"},
+    }
     before = {**raw, "context": dict(raw["context"])}
     normalize(raw, event_type="track", defaults=BatchDefaults(context={"library": "x"}))
     assert raw == before

@@ -187,7 +187,10 @@ async def test_answers_and_errors_carry_cors_headers(
 ) -> None:
     async with client(publisher) as http:
         response = await http.post(
-            "/v1/track", json=body, auth=auth, headers={"Origin": "https://anywhere.example"}
+            "/v1/track",
+            json=body,
+            auth=auth or httpx.USE_CLIENT_DEFAULT,  # the client has none
+            headers={"Origin": "https://anywhere.example"},
         )
     assert response.status_code == status, response.text
     assert response.headers["access-control-allow-origin"] == "https://anywhere.example"

@@ -46,7 +46,10 @@ def test_taken_message_when_the_holder_cannot_be_seen() -> None:
 
 
 def test_short_command_keeps_the_program_name_and_cuts_long_lines() -> None:
-    assert short_command(["/usr/bin/python3", "-m", "infra", "worker"]) == "python3 -m infra worker"
+    assert (
+        short_command(["/usr/bin/python3", "-m", "profilestream", "worker"])
+        == "python3 -m profilestream worker"
+    )
     long = short_command(["valkey-server", *["--flag"] * 50], limit=40)
     assert len(long) <= 40 and long.startswith("valkey-server --flag") and long.endswith("...")
     assert short_command([]) == "?"

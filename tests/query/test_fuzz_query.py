@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from infra.publisher import Position, Record
 from infra.settings import Settings
 from materializer.pipeline import BatchProcessor
 from materializer.processing import MessageMeta, RawMessage
@@ -30,6 +29,7 @@ from query.app import create_app
 from query.consistency import BadPosition, parse_position
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
+from tests.support.publishers import TOPIC_ID, RecordingPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -50,38 +50,6 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 
-BUG_ZONE_DIRECTORY = (
-    "Fixed bug (regression case): "
-    "tz naming a directory of the time-zone database (America, Etc, Europe) makes "
-    "ZoneInfo raise IsADirectoryError, which query.daily.zone does not catch: 500"
-)
-BUG_POSITION_DIGITS = (
-    "Fixed bug (regression case): "
-    "parse_position accepts str.isdigit() characters int() refuses (superscripts such "
-    "as '²'), so after=²:1 raises a bare ValueError that wait_for_write does not catch: 500"
-)
-
-
-TOPIC_ID = "0190a1b2c3d4e5f60718293a4b5c6d7e"
-
-
-class RecordingPublisher:
-    """Stands in for Kafka: management writes are recorded, never applied."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def publish_with_positions(self, records: Sequence[Record]) -> list[Position]:
-        start = len(self.records)
-        self.records.extend(records)
-        return [Position(0, start + i, TOPIC_ID) for i in range(len(records))]
-
-    async def current_topic_id(self, topic: str) -> str:
-        return TOPIC_ID
-
-    async def close(self) -> None:
-        pass
-
 
 def _settings(redis_url: str) -> Settings:
     return Settings.from_environment(
@@ -91,11 +59,12 @@ def _settings(redis_url: str) -> Settings:
 
 def _operations() -> list[tuple[str, str]]:
     """The documented operations, read at collection from an app that connects to nothing."""
+    config = _settings("redis://127.0.0.1:9/0")
     document = create_app(
-        _settings("redis://127.0.0.1:9/0"),
+        config,
         aioredis.Redis.from_url("redis://127.0.0.1:9/0"),
         object(),
-        RecordingPublisher(),  # type: ignore[arg-type]
+        RecordingPublisher(config),
     ).openapi()
     return [(path, method.upper()) for path, item in document["paths"].items() for method in item]
 
@@ -140,11 +109,10 @@ def schema(valkey_url: str, chdb_client: Any) -> Iterator[Any]:
     sync.flushdb()
     asyncio.run(_seed(redis_url, chdb_client))
     # The app's own client is first used on schemathesis' event loop thread, and only there.
+    # Management writes are recorded, never applied.
+    config = _settings(redis_url)
     app = create_app(
-        _settings(redis_url),
-        aioredis.Redis.from_url(redis_url),
-        chdb_client,
-        RecordingPublisher(),  # type: ignore[arg-type]
+        config, aioredis.Redis.from_url(redis_url), chdb_client, RecordingPublisher(config)
     )
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     sync.flushdb()
@@ -225,20 +193,17 @@ def http(schema: Any) -> Iterator[Any]:
         pytest.param({"tz": "Etc/UTC"}, id="zone"),
         pytest.param({"tz": "Nowhere/City"}, id="unknown-zone"),
         pytest.param({"tz": "../../etc/passwd"}, id="path"),
+        # A directory of the time-zone database: ZoneInfo raises IsADirectoryError, not
+        # ZoneInfoNotFoundError, for these.
         *[
-            pytest.param(
-                {"tz": name},
-                id=f"directory-{name}",
-            )
+            pytest.param({"tz": name}, id=f"directory-{name}")
             for name in ("America", "Etc", "Europe")
         ],
         pytest.param({"after": "x:1"}, id="after-letters"),
         pytest.param({"after": "\u0661:\u0661"}, id="after-arabic-indic-digits"),
+        # Superscripts pass str.isdigit() but int() refuses them with a bare ValueError.
         *[
-            pytest.param(
-                {"after": value},
-                id=f"after-superscript-{label}",
-            )
+            pytest.param({"after": value}, id=f"after-superscript-{label}")
             for label, value in (("partition", "\u00b2:1"), ("offset", "0:\u00b3"))
         ],
     ],

@@ -9,7 +9,14 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import EVENT_TYPES, TYPE_EVENT_NAMES, Event, SegmentEvent, to_utc_ms
+from schemas.events import (
+    EVENT_TYPES,
+    TYPE_EVENT_NAMES,
+    Event,
+    EventType,
+    SegmentEvent,
+    to_utc_ms,
+)
 from schemas.messages import (
     SCHEMA_VERSION,
     DeadLetterMessage,
@@ -158,7 +165,7 @@ def test_event_name_for_track_is_event() -> None:
 
 
 @pytest.mark.parametrize("event_type", [t for t in EVENT_TYPES if t != "track"])
-def test_event_name_for_other_types(event_type: str) -> None:
+def test_event_name_for_other_types(event_type: EventType) -> None:
     assert event(type=event_type, event="ignored").event_name == f"${event_type}"
     assert TYPE_EVENT_NAMES[event_type] == f"${event_type}"
 
@@ -253,8 +260,8 @@ def test_event_outside_what_clickhouse_stores_is_refused() -> None:
     }
     for year in (1899, 2300):
         with pytest.raises(ValidationError, match=r"than or equal to (1900|2299)-"):
-            Event(**fields, timestamp=datetime(year, 6, 1, tzinfo=UTC))  # type: ignore[arg-type]
-    ok = Event(**fields, timestamp=datetime(1900, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+            Event(**fields, timestamp=datetime(year, 6, 1, tzinfo=UTC))
+    ok = Event(**fields, timestamp=datetime(1900, 1, 1, tzinfo=UTC))
     assert ok.timestamp.year == 1900
     with pytest.raises(ValidationError, match="timezone"):
-        Event(**fields, timestamp=datetime(2026, 6, 1))  # type: ignore[arg-type]
+        Event(**fields, timestamp=datetime(2026, 6, 1))

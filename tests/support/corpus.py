@@ -38,32 +38,31 @@ MAX_BATCH_EVENTS = 2500
 MAX_MESSAGE_ID_LENGTH = 100
 MAX_ID_LENGTH = 255
 
-# Bugs this corpus found, since fixed; their cases (see `bug`) stay as regression cases and run
-# live too (tests/e2e/test_bad_input_live.py).
+# Edge cases: inputs at the limits of the libraries ingest relies on, where an unguarded call
+# raises past the service's own checks. Their cases name the edge (`edge`) and also run live, each
+# on a connection of its own (tests/e2e/test_bad_input_live.py).
 # Nesting deeper than ~253 levels (orjson.dumps' recursion limit, far below orjson.loads' 1024)
-# raises TypeError in normalize_event's size check, or PydanticSerializationError when it comes
+# makes normalize_event's size check raise TypeError, or PydanticSerializationError when it comes
 # from the batch-level context.
-BUG_DEEP_NESTING = (
-    "Fixed bug (regression case): "
-    "an event nested deeper than ~253 levels crashes normalize_event (orjson.dumps "
-    "recursion limit): 500, and the batch's valid events are lost"
+EDGE_DEEP_NESTING = (
+    "an event nested deeper than ~253 levels (orjson.dumps' recursion limit) is refused with a "
+    "4xx, never a 500, and the batch's valid events are kept"
 )
 # to_utc_ms (year 1 with a positive offset, year 9999 with a negative one) and
-# corrected_timestamp (originalTimestamp and sentAt millennia apart) raise OverflowError.
-BUG_TIMESTAMP_OVERFLOW = (
-    "Fixed bug (regression case): "
+# corrected_timestamp (originalTimestamp and sentAt millennia apart) overflow datetime.
+EDGE_TIMESTAMP_OVERFLOW = (
     "a valid ISO 8601 timestamp that leaves datetime's range once converted to UTC or "
-    "clock-skew corrected raises OverflowError: 500, and the batch's valid events are lost"
+    "clock-skew corrected is refused with a 4xx, never a 500, and the batch's valid events "
+    "are kept"
 )
 # pydantic refuses a messageId that is empty or over 255 characters before the 100-character
-# check runs, and the rejection then echoes the raw value: up to ~500 KB of client text in the
-# response and on the rejections topic.
-BUG_INVALID_MESSAGE_ID_ECHO = (
-    "Fixed bug (regression case): "
-    "a rejection echoes an invalid messageId (empty, or over 255 characters), though "
-    "normalize.py promises to echo only a valid one"
+# check runs; echoing that raw value would put up to ~500 KB of client text in the response and
+# on the rejections topic.
+EDGE_INVALID_MESSAGE_ID_ECHO = (
+    "a rejection echoes only a valid messageId, never an empty one or one over 255 "
+    "characters (normalize.py's promise)"
 )
-SERVER_ERROR_BUGS = (BUG_DEEP_NESTING, BUG_TIMESTAMP_OVERFLOW)
+SERVER_ERROR_EDGES = (EDGE_DEEP_NESTING, EDGE_TIMESTAMP_OVERFLOW)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ class BadRequest:
     headers: dict[str, str]
     expect: Expectation
     method: str = "POST"
-    bug: str | None = None
+    edge: str | None = None
 
     def __repr__(self) -> str:  # pytest shows this on failure; bodies can be megabytes
         return f"BadRequest({self.name!r}, {self.method} {self.path}, {len(self.body)} bytes)"
@@ -176,7 +175,7 @@ class Defect:
     # The body stops being JSON: the whole request is refused, in a batch too.
     breaks_body: bool = False
     batch_only: bool = False
-    bug: str | None = None
+    edge: str | None = None
 
 
 def _set(name: str, value: Any) -> Callable[[dict[str, Any]], Any]:
@@ -226,7 +225,7 @@ def _wrong_type_defects() -> Iterator[Defect]:
         _set("messageId", ""),
         "messageId",
         echo=False,
-        bug=BUG_INVALID_MESSAGE_ID_ECHO,
+        edge=EDGE_INVALID_MESSAGE_ID_ECHO,
     )
     objects = {"string": "x", "number": 1, "true": True, "list": [1, 2], "empty-list": []}
     for name in ("properties", "traits", "context", "integrations"):
@@ -326,7 +325,7 @@ def _oversized_defects() -> Iterator[Defect]:
             _set("messageId", "m" * length),
             "messageId",
             echo=False,
-            bug=BUG_INVALID_MESSAGE_ID_ECHO,
+            edge=EDGE_INVALID_MESSAGE_ID_ECHO,
         )
     for name in ("userId", "anonymousId", "groupId", "previousId", "event", "name"):
         yield Defect(
@@ -408,7 +407,7 @@ def _timestamp_defects() -> Iterator[Defect]:
             "bad-timestamp",
             _update(**values),
             None,
-            bug=BUG_TIMESTAMP_OVERFLOW,
+            edge=EDGE_TIMESTAMP_OVERFLOW,
         )
 
 
@@ -425,9 +424,9 @@ def _deep_nesting_defects() -> Iterator[Defect]:
             "deep-nesting",
             _set_in(container, "deep", nested(depth, kind)),
             None,
-            bug=BUG_DEEP_NESTING,
+            edge=EDGE_DEEP_NESTING,
         )
-    # Past orjson's parse limit (1024) the body is refused as JSON: no bug there.
+    # Past orjson's parse limit (1024) the body is refused as JSON, before any of our code.
     for depth, kind in ((1100, "list"), (5000, "object"), (100_000, "list")):
         yield Defect(
             f"properties-{kind}-depth-{depth}",
@@ -573,7 +572,7 @@ class _Builder:
         *,
         headers: dict[str, str] | None = None,
         method: str = "POST",
-        bug: str | None = None,
+        edge: str | None = None,
     ) -> None:
         self.cases.append(
             BadRequest(
@@ -584,7 +583,7 @@ class _Builder:
                 headers=self.headers if headers is None else headers,
                 expect=expect,
                 method=method,
-                bug=bug,
+                edge=edge,
             )
         )
 
@@ -594,14 +593,14 @@ class _Builder:
         for defect in defects:
             if defect.batch_only:
                 continue
-            # A refused single event's answer carries no messageId: the echo bug cannot show.
-            bug = defect.bug if defect.bug in SERVER_ERROR_BUGS else None
+            # A refused single event's answer carries no messageId: the echo edge cannot show.
+            edge = defect.edge if defect.edge in SERVER_ERROR_EDGES else None
             for kind in defect.kinds:
                 # The endpoint sets the type: a single event is sent without one.
                 event = {k: v for k, v in self.valid(kind).items() if k != "type"}
                 if defect.breaks_body:
                     expect: Expectation = Refused((400,), mentions="JSON")
-                elif bug:
+                elif edge:
                     expect = Refused((400, 413))
                 else:
                     expect = Refused((defect.single_status,), field=defect.field)
@@ -612,7 +611,7 @@ class _Builder:
                     SINGLE_PATHS[kind],
                     body,
                     expect,
-                    bug=bug,
+                    edge=edge,
                 )
 
     def _batch_item(self, defect: Defect, index: int) -> tuple[Any, Rejected]:
@@ -623,8 +622,8 @@ class _Builder:
         return broken, Rejected(defect.field, echo)
 
     def batch_cases(self, defects: list[Defect]) -> None:
-        # The random mixes use defects without a known bug, so they keep checking the rest.
-        usable = [d for d in defects if not d.breaks_body and d.bug is None]
+        # The random mixes leave the edge cases out, so they keep checking the rest.
+        usable = [d for d in defects if not d.breaks_body and d.edge is None]
         for n, defect in enumerate(defects):
             goods = [
                 self.valid(self.rng.choice(FILLER_TYPES)) for _ in range(self.rng.randint(1, 4))
@@ -642,7 +641,7 @@ class _Builder:
                 BATCH_PATH,
                 encode({"batch": items}),
                 expect,
-                bug=defect.bug,
+                edge=defect.edge,
             )
         # Several defects at once, shuffled among valid events.
         for n in range(200):
@@ -926,7 +925,7 @@ class _Builder:
                 }
             ),
             Refused((400,)),
-            bug=BUG_TIMESTAMP_OVERFLOW,
+            edge=EDGE_TIMESTAMP_OVERFLOW,
         )
         for label, value in {
             "context-depth-300": nested(300),
@@ -940,7 +939,7 @@ class _Builder:
                 BATCH_PATH,
                 encode({"batch": goods, name: {"deep": value}}),
                 Refused((400,)),
-                bug=BUG_DEEP_NESTING,
+                edge=EDGE_DEEP_NESTING,
             )
 
     # -- weird but valid: kept, so the refusals above are not just "refuse everything" --
@@ -1189,11 +1188,11 @@ def response_problems(case: BadRequest, status: int, content: bytes) -> list[str
 
 
 def live_selection(cases: list[BadRequest], size: int = 300) -> list[BadRequest]:
-    """A deterministic spread of `size` cases over every category, for the live stack (known
-    bugs left out: the live test sends those separately)."""
+    """A deterministic spread of `size` cases over every category, for the live stack (edge
+    cases left out: the live test sends those separately)."""
     by_category: dict[str, list[BadRequest]] = {}
     for case in cases:
-        if case.bug is None:
+        if case.edge is None:
             by_category.setdefault(case.category, []).append(case)
     chosen: list[BadRequest] = []
     columns = [iter(v[:: max(1, len(v) // 25)]) for v in by_category.values()]

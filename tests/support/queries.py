@@ -1,13 +1,20 @@
-"""Reading what the stack stored, through the query API, as the tests wait for it."""
+"""Naming the users a test sends events for, and reading what the stack stored of them through
+the query API, as the tests wait for it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.support.polling import eventually
+
+
+def uid(prefix: str = "user") -> str:
+    """A user id no other test or run uses: the stack is shared, and never flushed."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def profile_when(
