@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from profilestore.layout import PROPERTY_DEFINITIONS, text
 from schemas.properties import PropertyDefinition
@@ -15,6 +16,12 @@ from schemas.properties import PropertyDefinition
 def parse_definitions(stored: Mapping[bytes | str, bytes | str]) -> dict[str, PropertyDefinition]:
     """The definitions hash as read (HGETALL) -> definitions by name."""
     return {text(k): PropertyDefinition.model_validate_json(v) for k, v in stored.items()}
+
+
+def queue_all_definitions(pipe: Pipeline) -> None:
+    """Queue the read of every definition on the caller's pipeline (its reply goes to
+    `parse_definitions`): the materializer reads them with each batch's look-up."""
+    pipe.hgetall(PROPERTY_DEFINITIONS)
 
 
 async def all_definitions(client: aioredis.Redis) -> dict[str, PropertyDefinition]:

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 
 from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
+from profilestore.definitions import parse_definitions, queue_all_definitions
 from profilestore.layout import (
-    PROPERTY_DEFINITIONS,
     applied_offsets_key,
     encode_applied,
     encode_in_flight,
     inflight_key,
     parse_in_flight,
-    text,
 )
 from profilestore.read import own_stored_ids
 from profilestore.writer import ProfileWriter, applied_ids_from_reply
@@ -58,12 +57,9 @@ class RedisProfileSink:
                 ordered = sorted(partition_set)
                 pipe.hmget(inflight_key(topic), [str(key[1]) for key in ordered])
                 asked.append(ordered)
-            pipe.hgetall(PROPERTY_DEFINITIONS)
+            queue_all_definitions(pipe)
             results = await pipe.execute()
-        definitions = {
-            text(name): PropertyDefinition.model_validate_json(value)
-            for name, value in results.pop().items()
-        }
+        definitions = parse_definitions(results.pop())
         applied = applied_ids_from_reply(results.pop(0)) if looked_up else set()
         in_flight: dict[PartitionKey, OffsetRange] = {}
         for keys, values in zip(asked, results, strict=True):

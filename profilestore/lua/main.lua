@@ -23,6 +23,7 @@ local function apply_change(ctx, change)
   if change.cmd == 'delete' then
     delete_user(ctx)
     ctx.activity = nil
+    ctx.known = nil -- a change after it in this call rebuilds an unidentified profile
     return
   end
   if change.cmd == 'update' and redis.call('EXISTS', profile) == 0 then return end -- deleted meanwhile

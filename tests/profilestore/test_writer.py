@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from profilestore.read import read_profile
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, event, uid
+from tests.support.profiles import T, change, event, uid
 
 pytestmark = pytest.mark.integration
 
@@ -38,3 +38,17 @@ async def test_nothing_asked_is_nothing_sent(redis: aioredis.Redis) -> None:
     writer = ProfileWriter(redis)
     assert await writer.applied_ids({}) == set()
     await writer.apply_changes({})
+
+
+async def test_a_profile_rebuilt_after_a_delete_in_the_same_call_is_identified_again(
+    redis: aioredis.Redis,
+) -> None:
+    """The pipeline sends a delete alone, but the script must not depend on it: what the
+    deleted profile's state said (identified) is gone with it."""
+    writer = ProfileWriter(redis)
+    ada = uid()
+    await writer.apply_changes(
+        {ada: [event(T, kn=1), change(T + 1, cmd="delete"), event(T + 2, kn=1)]}
+    )
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.identified and profile.event_count == 1
