@@ -55,6 +55,11 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def bad_parameter(field: str, exc: Exception) -> ApiError:
+    """A 400 for a query parameter that does not parse, naming it with the parser's reason."""
+    return ApiError(400, str(exc), [FieldError(field=field, reason=str(exc))])
+
+
 def error_response(exc: ApiError) -> JSONResponse:
     body = ErrorBody(code=exc.code, message=exc.message, errors=exc.errors)
     return JSONResponse(body.model_dump(mode="json"), status_code=exc.status, headers=exc.headers)

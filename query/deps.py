@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from infra.http import ApiError, matching_secret
+from infra.http import ApiError, bad_parameter, matching_secret
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Position
 from infra.settings import Settings
 from profilestore.marks import applied_mark
@@ -74,7 +74,7 @@ async def wait_for_write(
     try:
         position = parse_position(after)
     except BadPosition as exc:
-        raise ApiError(400, str(exc), [FieldError(field="after", reason=str(exc))]) from None
+        raise bad_parameter("after", exc) from None
     topic = settings.events_topic
     mark = await applied_mark(redis, topic, position.partition)
     if covers(mark, position):

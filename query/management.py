@@ -119,7 +119,7 @@ def create_command(
     if errors:
         return None, errors
     command = UserCommand(
-        command_id=f"cmd-{uuid.uuid4().hex}",
+        command_id=new_command_id(),
         op="create",
         user_id=body.user_id or uuid.uuid4().hex,
         issued_at=now,
@@ -155,7 +155,7 @@ def update_command(
     if errors:
         return None, errors
     command = UserCommand(
-        command_id=f"cmd-{uuid.uuid4().hex}",
+        command_id=new_command_id(),
         op="update",
         user_id=user_id,
         issued_at=now,
@@ -168,7 +168,10 @@ def update_command(
     return command, []
 
 
+def new_command_id() -> str:
+    """Unique per request: the materializer dedups a command replayed after a crash by it."""
+    return f"cmd-{uuid.uuid4().hex}"
+
+
 def delete_command(user_id: str, now: datetime) -> UserCommand:
-    return UserCommand(
-        command_id=f"cmd-{uuid.uuid4().hex}", op="delete", user_id=user_id, issued_at=now
-    )
+    return UserCommand(command_id=new_command_id(), op="delete", user_id=user_id, issued_at=now)

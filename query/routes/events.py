@@ -9,14 +9,13 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Query
 
-from infra.http import ApiError
+from infra.http import ApiError, bad_parameter
 from profilestore.read import stored_ids
 from query import sql
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
 from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
 from schemas.api import DailyCount, EventPage, StoredEvent
-from schemas.messages import FieldError
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_admin)])
 
@@ -69,7 +68,7 @@ async def user_events(
     try:
         cursor = decode_cursor(before) if before else None
     except BadCursor as exc:
-        raise ApiError(400, str(exc), [FieldError(field="before", reason=str(exc))]) from None
+        raise bad_parameter("before", exc) from None
     ids = await _stored_ids(redis, user_id)
     rows = await asyncio.to_thread(sql.user_sequence, clickhouse, ids, limit, cursor, event)
     events = [_stored_event(row) for row in rows]
@@ -83,7 +82,7 @@ def _window(days: int, tz: str) -> tuple[list[date], datetime]:
     try:
         return day_window(days, zone(tz), datetime.now(UTC))
     except BadTimezone as exc:
-        raise ApiError(400, str(exc), [FieldError(field="tz", reason=str(exc))]) from None
+        raise bad_parameter("tz", exc) from None
 
 
 @router.get("/users/{user_id}/events/daily", response_model=list[DailyCount])

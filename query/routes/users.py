@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
-from infra.http import ApiError
+from infra.http import ApiError, bad_parameter
 from infra.publisher import BrokerUnavailable, Position
 from profilestore import identity
 from profilestore.definitions import all_definitions
@@ -56,7 +56,7 @@ async def list_or_search(
     try:
         after = decode_cursor(cursor) if cursor else None
     except BadCursor as exc:
-        raise ApiError(400, str(exc), [FieldError(field="cursor", reason=str(exc))]) from None
+        raise bad_parameter("cursor", exc) from None
     return await list_users(
         redis, q=q, status=status, tag=tag, limit=min(limit, settings.max_page_size), after=after
     )
