@@ -156,7 +156,7 @@ class BatchProcessor:
             await self._events.insert(plan.rows)
         for user in plan.deleted:
             # A deletion request (alone in its batch): the events go before the profile.
-            await self._events.delete_users(sorted({user} | await self._profiles.merged_ids(user)))
+            await self._events.delete_users(await self._profiles.stored_ids(user))
         await self._profiles.apply(plan)
         return len(plan.rows)
 

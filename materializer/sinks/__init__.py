@@ -31,8 +31,9 @@ class ProfileStore(Protocol):
         """Apply the profile changes and move the applied/in-flight marks, in one step."""
         ...
 
-    async def merged_ids(self, user: str) -> set[str]:
-        """The anonymous ids merged into `user`."""
+    async def stored_ids(self, user: str) -> list[str]:
+        """Every id the events of `user` are stored under: its own and the anonymous ids merged
+        into it (what a deletion of `user` removes)."""
         ...
 
 

@@ -69,10 +69,8 @@ class RedisProfileSink:
                     in_flight[key] = marked
         return applied, in_flight, definitions
 
-    async def merged_ids(self, user: str) -> set[str]:
-        """The anonymous ids merged into `user`: their events are stored under them."""
-        _user, *merged = await own_stored_ids(self._client, user)
-        return set(merged)
+    async def stored_ids(self, user: str) -> list[str]:
+        return await own_stored_ids(self._client, user)
 
     async def mark_in_flight(self, plan: BatchPlan) -> None:
         async with self._client.pipeline(transaction=False) as pipe:

@@ -33,8 +33,8 @@ class FakeProfiles:
         for user, changes in plan.changes_by_user.items():
             self.applied.setdefault(user, []).extend(c["m"] for c in changes)
 
-    async def merged_ids(self, user: str) -> set[str]:
-        return set()
+    async def stored_ids(self, user: str) -> list[str]:
+        return [user]
 
 
 class FakeEvents:

@@ -339,7 +339,7 @@ async def test_delete_in_the_merging_batch_takes_only_ids_the_merge_really_took(
     assert stored_count(chdb_client, [bob, bobs_anon]) == 2
 
 
-async def test_merged_ids_are_the_anonymous_ids_on_the_users_own_profile(
+async def test_stored_ids_are_the_user_and_the_anonymous_ids_on_its_own_profile(
     processor: BatchProcessor, redis: aioredis.Redis
 ) -> None:
     ada, anon = uid(), uid("anon")
@@ -347,5 +347,5 @@ async def test_merged_ids_are_the_anonymous_ids_on_the_users_own_profile(
         [event(None, 1, anonymous_id=anon), identify(ada, 2, {}, anonymous_id=anon)]
     )
     sink = RedisProfileSink(redis)
-    assert await sink.merged_ids(ada) == {anon}
-    assert await sink.merged_ids(anon) == set()  # merged_into is not followed
+    assert await sink.stored_ids(ada) == [ada, anon]
+    assert await sink.stored_ids(anon) == [anon]  # merged_into is not followed

@@ -310,22 +310,14 @@ def _unknown_type_defects() -> Iterator[Defect]:
 
 
 def _oversized_defects() -> Iterator[Defect]:
-    for length in (MAX_MESSAGE_ID_LENGTH + 1, MAX_ID_LENGTH):
+    for length in (MAX_MESSAGE_ID_LENGTH + 1, MAX_ID_LENGTH, MAX_ID_LENGTH + 1, 10_000):
         yield Defect(
             f"messageId-{length}-chars",
             "oversized-id",
             _set("messageId", "m" * length),
             "messageId",
             echo=False,
-        )
-    for length in (MAX_ID_LENGTH + 1, 10_000):
-        yield Defect(
-            f"messageId-{length}-chars",
-            "oversized-id",
-            _set("messageId", "m" * length),
-            "messageId",
-            echo=False,
-            edge=EDGE_INVALID_MESSAGE_ID_ECHO,
+            edge=EDGE_INVALID_MESSAGE_ID_ECHO if length > MAX_ID_LENGTH else None,
         )
     for name in ("userId", "anonymousId", "groupId", "previousId", "event", "name"):
         yield Defect(
