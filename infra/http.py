@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from infra.clients import store_unavailable_errors
 from schemas.api import ErrorBody
@@ -65,18 +66,27 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=exc.status, headers=exc.headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error_response(exc)
+# Renders an error in another shape (a third-party protocol's own), or None for `ErrorBody`.
+ErrorRendering = Callable[[Request, ApiError], Response | None]
 
-    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+
+def install_error_handlers(app: FastAPI, rendering: ErrorRendering | None = None) -> None:
+    def respond(request: Request, error: ApiError) -> Response:
+        rendered = rendering(request, error) if rendering is not None else None
+        return rendered if rendered is not None else error_response(error)
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return respond(request, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(
-            ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        return respond(
+            request,
+            ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})),
         )
 
-    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = [
             FieldError(
@@ -85,18 +95,19 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             for err in exc.errors()
         ]
-        return error_response(ApiError(400, "invalid request parameters", errors))
+        return respond(request, ApiError(400, "invalid request parameters", errors))
 
-    async def on_store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    async def on_store_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("store unavailable: %s", type(exc).__name__)
-        return error_response(
-            ApiError(503, "a data store is unavailable, retry later", headers={"Retry-After": "2"})
+        return respond(
+            request,
+            ApiError(503, "a data store is unavailable, retry later", headers={"Retry-After": "2"}),
         )
 
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
         # Never echo the exception: it may carry stored data or addresses.
         log.error("unhandled %s", type(exc).__name__, exc_info=exc)
-        return error_response(ApiError(500, "internal error", code="internal_error"))
+        return respond(request, ApiError(500, "internal error", code="internal_error"))
 
     app.add_exception_handler(ApiError, on_api_error)
     # Store outages get handlers of their own: Starlette sends a catch-all `Exception` handler's

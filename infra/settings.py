@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # mobile apps) are not affected: a write key is public in a browser, and this stops other
     # websites from sending with it from their visitors' browsers, nothing more.
     write_key_origins: SecretStr = SecretStr("")
+    # Server-side secrets, "secret:source,secret2:source2", each naming a source of
+    # PS_WRITE_KEYS: what a server proves itself with where a public write key is not enough.
+    # Mixpanel's /import takes one as its Basic-auth secret (user name or password), and a
+    # Segment Webhooks destination signs its bodies with one (X-Signature, HMAC-SHA1). Empty:
+    # both are refused.
+    source_secrets: SecretStr = SecretStr("")
     # How long a browser may cache a CORS preflight answer.
     cors_max_age_s: int = Field(default=600, ge=0, le=86400)
     # The ingest URL clients reach (for the SDK settings document), e.g. https://ingest.example.com;
@@ -144,6 +150,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PS_WRITE_KEY_ORIGINS names {len(unknown)} key(s) that PS_WRITE_KEYS does not"
             )
+        strays = set(self.source_secret_map().values()) - set(self.write_key_map().values())
+        if strays:
+            raise ValueError(
+                "PS_SOURCE_SECRETS names a source that no key of PS_WRITE_KEYS has: "
+                + ", ".join(sorted(strays))
+            )
         rate = self.ingest_rate_limit_events_per_s
         if rate > 0 and self.ingest_rate_limit_burst == 0:
             # Two seconds' worth: room for a client's flush without loosening the long-run rate.
@@ -174,6 +186,7 @@ class Settings(BaseSettings):
     # Parsed once: ingest asks for both on every request.
     _write_key_map: dict[str, str] | None = PrivateAttr(default=None)
     _write_key_origin_map: dict[str, frozenset[str]] | None = PrivateAttr(default=None)
+    _source_secret_map: dict[str, str] | None = PrivateAttr(default=None)
 
     def write_key_map(self) -> dict[str, str]:
         """Write key -> source name."""
@@ -190,6 +203,20 @@ class Settings(BaseSettings):
             key, _, source = item.partition(":")
             keys[key] = source or f"source-{len(keys) + 1}"
         return keys
+
+    def source_secret_map(self) -> dict[str, str]:
+        """Server-side secret -> source name (PS_SOURCE_SECRETS)."""
+        if self._source_secret_map is None:
+            secrets: dict[str, str] = {}
+            for item in self.source_secrets.get_secret_value().split(","):
+                secret, separator, source = item.strip().rpartition(":")
+                if not item.strip():
+                    continue
+                if not separator or not secret or not source:
+                    raise ValueError("PS_SOURCE_SECRETS: expected secret:source,secret2:source")
+                secrets[secret] = source
+            self._source_secret_map = secrets
+        return self._source_secret_map
 
     def write_key_origin_map(self) -> dict[str, frozenset[str]]:
         """Write key -> the browser origins it may be used from ("*": any); keys not listed

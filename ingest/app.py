@@ -12,11 +12,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from infra.http import install_error_handlers
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings, is_loopback
+from ingest.providers.amplitude import routes as amplitude_routes
+from ingest.providers.common import rendered_by_prefix
+from ingest.providers.mixpanel import routes as mixpanel_routes
+from ingest.providers.posthog import routes as posthog_routes
+from ingest.providers.webhooks import routes as webhook_routes
 from ingest.ratelimit import rate_limiter_for
 from ingest.routes import beacon_router, router
 from ingest.sdk import router as sdk_router
 
 log = logging.getLogger(__name__)
+
+# Each third-party protocol: its routes, under its own prefix, and its own error shape.
+PROVIDERS = (posthog_routes, mixpanel_routes, amplitude_routes, webhook_routes)
 
 
 def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> FastAPI:
@@ -44,7 +52,7 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     app.state.publisher = publisher
     # One limiter per app, so per process; None when the limit is off.
     app.state.rate_limiter = rate_limiter_for(settings)
-    install_error_handlers(app)
+    install_error_handlers(app, rendered_by_prefix([(p.PREFIX, p.render_error) for p in PROVIDERS]))
     # Any website may send (a write key can be limited to origins: ingest.auth). Origins and
     # requested headers are echoed, not "*": a "*" never covers Authorization, and is refused
     # for requests with credentials (mixpanel-style XHRs). Errors carry the headers too, so a
@@ -61,4 +69,6 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     app.include_router(router)
     app.include_router(beacon_router)
     app.include_router(sdk_router)
+    for provider in PROVIDERS:
+        app.include_router(provider.router)
     return app

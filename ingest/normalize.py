@@ -226,6 +226,8 @@ def normalize_event(
         traits=incoming.traits,
         context=incoming.context,
         integrations=incoming.integrations,
+        profile_ops=incoming.profileOps,
+        configs=incoming.configs,
         timestamp=timestamp,
         original_timestamp=original,
         sent_at=sent_at,

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request, Response
 
 from infra.http import ApiError
-from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
+from infra.publisher import KafkaPublisher
 from infra.settings import Settings
+from ingest.accept import ItemResult, check_rate, publish_results
 from ingest.auth import authenticate_source, has_basic_auth
 from ingest.limits import MAX_NESTING, nesting_depth, parse_json_object, read_body
 from ingest.normalize import (
@@ -25,10 +26,9 @@ from ingest.normalize import (
     anonymous_id_from_header,
     normalize_event,
 )
-from ingest.ratelimit import RateLimiter
-from schemas.api import IngestResponse, RejectedEvent
-from schemas.events import EVENT_TYPES, Event, SegmentEvent
-from schemas.messages import EventMessage, FieldError, RejectionMessage
+from schemas.api import IngestResponse
+from schemas.events import EVENT_TYPES, SegmentEvent
+from schemas.messages import FieldError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -60,7 +60,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[KafkaPublisher, Depends(get_publisher)]
 
 
-def _limits(settings: Settings) -> Limits:
+def limits_of(settings: Settings) -> Limits:
     return Limits(
         max_event_bytes=settings.max_event_bytes,
         max_message_id_length=settings.max_message_id_length,
@@ -70,33 +70,6 @@ def _limits(settings: Settings) -> Limits:
 
 def _dict_or_empty(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def event_record(settings: Settings, event: Event) -> Record:
-    value = EventMessage(event=event).model_dump_json().encode()
-    return settings.events_topic, event.profile_key.encode(), value
-
-
-def rejection_records(
-    settings: Settings, rejected: list[RejectedEvent], source: str, endpoint: str, at: datetime
-) -> list[Record]:
-    return [
-        (
-            settings.rejections_topic,
-            source.encode(),
-            RejectionMessage(
-                source=source,
-                endpoint=endpoint,
-                index=r.index,
-                message_id=r.messageId,
-                errors=r.errors,
-                received_at=at,
-            )
-            .model_dump_json()
-            .encode(),
-        )
-        for r in rejected
-    ]
 
 
 async def _ingest(
@@ -157,58 +130,37 @@ async def _ingest(
     else:
         items, defaults = [body], BatchDefaults(anonymous_id=anonymous_id)
 
-    # After authentication (unknown keys stay 401) and before normalizing or producing, so a
-    # refused request costs little and publishes nothing. Every item counts, valid or not: the
-    # invalid ones are produced to the rejections topic too.
-    limiter: RateLimiter | None = request.app.state.rate_limiter
-    if limiter is not None:
-        limiter.check(source, len(items))
-
-    limits = _limits(settings)
-    events: list[Event] = []
-    rejected: list[RejectedEvent] = []
-    for index, raw in enumerate(items):
+    check_rate(request, source, len(items))
+    limits = limits_of(settings)
+    results: list[ItemResult] = []
+    for raw in items:
         try:
-            events.append(
-                normalize_event(
-                    raw,
-                    received_at=received_at,
-                    source=source,
-                    event_type=event_type,
-                    defaults=defaults,
-                    limits=limits,
-                )
+            results.append(
+                [
+                    normalize_event(
+                        raw,
+                        received_at=received_at,
+                        source=source,
+                        event_type=event_type,
+                        defaults=defaults,
+                        limits=limits,
+                    )
+                ]
             )
         except InvalidEvent as exc:
             if event_type is not None and isinstance(exc, EventTooLarge):
                 raise ApiError(413, str(exc), exc.errors) from None
-            rejected.append(RejectedEvent(index=index, messageId=exc.message_id, errors=exc.errors))
-
-    rejections = rejection_records(settings, rejected, source, endpoint, received_at)
-    if not events:
-        try:
-            await publisher.publish(rejections)
-        except BrokerUnavailable:
-            log.warning("could not record %d rejected events", len(rejections))
-        errors = [
-            FieldError(
-                field=f"batch.{r.index}.{e.field}" if event_type is None else e.field,
-                reason=e.reason,
-            )
-            for r in rejected
-            for e in r.errors
-        ]
-        raise ApiError(400, "no valid event in the request", errors)
-
-    try:
-        await publisher.publish([event_record(settings, e) for e in events] + rejections)
-    except BrokerUnavailable as exc:
-        raise ApiError(
-            503,
-            f"events not accepted, retry later: {exc}",
-            headers={"Retry-After": str(settings.retry_after_s)},
-        ) from None
-    return IngestResponse(accepted=len(events), rejected=rejected)
+            results.append(exc)
+    outcome = await publish_results(
+        settings,
+        publisher,
+        results,
+        source=source,
+        endpoint=endpoint,
+        received_at=received_at,
+        single=event_type is not None,
+    )
+    return IngestResponse(accepted=outcome.accepted, rejected=outcome.rejected)
 
 
 # The handlers read the body themselves (size limits, gzip, per-event errors), so the request

@@ -17,6 +17,10 @@ TYPE_EVENT_NAMES: dict[EventType, str] = {t: f"${t}" for t in EVENT_TYPES}
 
 MAX_ID_LENGTH = 255
 MAX_NAME_LENGTH = 255
+MAX_CONFIG_TEXT_LENGTH = 255
+
+# A dynamic config's key, or the variation served of it.
+ConfigText = Annotated[str, Field(min_length=1, max_length=MAX_CONFIG_TEXT_LENGTH)]
 
 
 def to_utc_ms(value: datetime) -> datetime:
@@ -55,6 +59,13 @@ class SegmentEvent(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
+    # Profilestream extensions, on any event type: profile operations in the identify-traits
+    # syntax ({"$set": {...}, "$append": {...}, ...}; materializer.profile_ops), and the
+    # variations of dynamic configs served ({config: variation}). The third-party mappings
+    # (ingest/providers) carry PostHog's `$set` on any event, Amplitude's `user_properties` and
+    # feature-flag exposures in them.
+    profileOps: dict[str, Any] = Field(default_factory=dict)
+    configs: dict[ConfigText, ConfigText] = Field(default_factory=dict)
     timestamp: datetime | None = None
     originalTimestamp: datetime | None = None
     sentAt: datetime | None = None
@@ -64,7 +75,9 @@ class SegmentEvent(BaseModel):
     def _ids_as_strings(cls, value: Any) -> Any:
         return _id_to_str(value)
 
-    @field_validator("properties", "traits", "context", "integrations", mode="before")
+    @field_validator(
+        "properties", "traits", "context", "integrations", "profileOps", "configs", mode="before"
+    )
     @classmethod
     def _null_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
@@ -114,6 +127,9 @@ class Event(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
+    # SegmentEvent.profileOps and .configs: absent from messages written before they existed.
+    profile_ops: dict[str, Any] = Field(default_factory=dict)
+    configs: dict[str, str] = Field(default_factory=dict)
     timestamp: StorableTime
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None

@@ -16,6 +16,8 @@ from profilestream.embedded import EmbeddedStack, environment_on_free_ports, sta
 
 WRITE_KEY = "test-write-key"
 ADMIN_TOKEN = "test-admin-token"
+# PS_SOURCE_SECRETS: Mixpanel /import's secret and Segment webhook signatures, for test-source.
+SOURCE_SECRET = "test-source-secret"
 
 
 def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
@@ -25,6 +27,7 @@ def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
         **{
             "PS_WRITE_KEYS": f"{WRITE_KEY}:test-source,second-key:other-source",
             "PS_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PS_SOURCE_SECRETS": f"{SOURCE_SECRET}:test-source",
             "PS_PUBLISH_TIMEOUT_S": "3",
             "PS_KAFKA_REQUEST_TIMEOUT_MS": "2000",
             "PS_LOG_LEVEL": "INFO",

@@ -1,0 +1,133 @@
+"""What every ingest endpoint does once it knows the source and its events: the rate limit,
+then one publish of the valid events and the rejections, and no 2xx for an event the broker did
+not acknowledge. The Segment routes and every third-party protocol (ingest/providers) go
+through here; each renders the outcome in its own reply shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+
+from infra.http import ApiError
+from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
+from infra.settings import Settings
+from ingest.normalize import InvalidEvent
+from ingest.ratelimit import RateLimiter
+from schemas.api import RejectedEvent
+from schemas.events import Event
+from schemas.messages import EventMessage, FieldError, RejectionMessage
+
+log = logging.getLogger(__name__)
+
+# What one item of a request became: its events (an item of a third-party protocol may become
+# several, e.g. a track and a link), or why it was refused.
+ItemResult = list[Event] | InvalidEvent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A request's events, at least one of them acknowledged by the broker."""
+
+    accepted: int  # items accepted (each may have become several events)
+    events: int  # events published
+    rejected: list[RejectedEvent]
+
+
+class NothingAccepted(ApiError):
+    """Every item of the request was refused (their rejections were recorded): a 400 that
+    names each item's errors. `rejected` keeps the per-item detail for the protocols whose
+    replies list failing indices."""
+
+    def __init__(self, rejected: list[RejectedEvent], single: bool = False) -> None:
+        errors = [
+            FieldError(field=e.field if single else f"batch.{r.index}.{e.field}", reason=e.reason)
+            for r in rejected
+            for e in r.errors
+        ]
+        super().__init__(400, "no valid event in the request", errors)
+        self.rejected = rejected
+
+
+def event_record(settings: Settings, event: Event) -> Record:
+    value = EventMessage(event=event).model_dump_json().encode()
+    return settings.events_topic, event.profile_key.encode(), value
+
+
+def rejection_records(
+    settings: Settings, rejected: list[RejectedEvent], source: str, endpoint: str, at: datetime
+) -> list[Record]:
+    return [
+        (
+            settings.rejections_topic,
+            source.encode(),
+            RejectionMessage(
+                source=source,
+                endpoint=endpoint,
+                index=r.index,
+                message_id=r.messageId,
+                errors=r.errors,
+                received_at=at,
+            )
+            .model_dump_json()
+            .encode(),
+        )
+        for r in rejected
+    ]
+
+
+def check_rate(request: Request, source: str, items: int) -> None:
+    """429 if `source` may not send `items` events now. Called after authentication (unknown
+    keys stay 401) and before normalizing or producing, so a refused request costs little and
+    publishes nothing. Every item counts, valid or not: the invalid ones are produced to the
+    rejections topic too."""
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(source, items)
+
+
+def broker_unavailable(settings: Settings, exc: BrokerUnavailable) -> ApiError:
+    return ApiError(
+        503,
+        f"events not accepted, retry later: {exc}",
+        headers={"Retry-After": str(settings.retry_after_s)},
+    )
+
+
+async def publish_results(
+    settings: Settings,
+    publisher: KafkaPublisher,
+    results: Sequence[ItemResult],
+    *,
+    source: str,
+    endpoint: str,
+    received_at: datetime,
+    single: bool = False,
+) -> Outcome:
+    """Publish the valid events and the rejections in one call. Raises `NothingAccepted` when
+    no item is valid (after recording the rejections, best effort) and a 503 `ApiError` when
+    the broker does not acknowledge."""
+    events: list[Event] = []
+    rejected: list[RejectedEvent] = []
+    for index, result in enumerate(results):
+        if isinstance(result, InvalidEvent):
+            rejected.append(
+                RejectedEvent(index=index, messageId=result.message_id, errors=result.errors)
+            )
+        else:
+            events.extend(result)
+    rejections = rejection_records(settings, rejected, source, endpoint, received_at)
+    if not events:
+        try:
+            await publisher.publish(rejections)
+        except BrokerUnavailable:
+            log.warning("could not record %d rejected events", len(rejections))
+        raise NothingAccepted(rejected, single)
+    try:
+        await publisher.publish([event_record(settings, e) for e in events] + rejections)
+    except BrokerUnavailable as exc:
+        raise broker_unavailable(settings, exc) from None
+    return Outcome(accepted=len(results) - len(rejected), events=len(events), rejected=rejected)

@@ -1,0 +1,1 @@
+"""Mixpanel's ingestion API at /mixpanel (mixpanel-browser, mixpanel-python)."""

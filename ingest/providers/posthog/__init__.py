@@ -1,0 +1,1 @@
+"""PostHog's capture protocol at /posthog (posthog-js, posthog-python, posthog-node)."""
