@@ -18,7 +18,7 @@ from materializer.profile_ops import (
     Definitions,
     ProfileOps,
     command_operations,
-    served_config,
+    configs_served,
     trait_operations,
 )
 from profilestore.wire import Change
@@ -89,7 +89,10 @@ def ms(value: datetime) -> int:
 
 
 def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
-    """The ClickHouse row, in `infra.warehouse.EVENT_COLUMNS` order."""
+    """The ClickHouse row, in `infra.warehouse.EVENT_COLUMNS` order. An event with no traits of
+    its own stores its profileOps in the traits column, so the user's sequence shows what the
+    event did to the profile."""
+    traits = event.traits or event.profile_ops
     return (
         event.message_id,
         event.profile_key,
@@ -100,7 +103,7 @@ def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
         event.timestamp,
         event.received_at,
         _json(event.properties),
-        _json(event.traits),
+        _json(traits),
         _json(event.context),
         event.source,
         meta.partition,
@@ -109,6 +112,8 @@ def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
 
 
 def _with_ops_and_rejections(change: Change, result: ProfileOps) -> Change:
+    if result.clear_keeping is not None:
+        change["ca"] = result.clear_keeping
     if result.ops:
         change["ops"] = result.ops
     if result.rejections:
@@ -140,11 +145,14 @@ def profile_change(event: Event, definitions: Definitions | None = None) -> Chan
     if event.user_id:
         change["kn"] = 1
     result = ProfileOps()
+    defs = definitions or {}
     if event.type == "identify" and event.traits:
-        result = trait_operations(event.traits, definitions or {})
-    served = served_config(event, result)
-    if served is not None:
-        change["cfg"] = list(served)
+        trait_operations(event.traits, defs, "traits", result)
+    if event.profile_ops:  # any event type, after an identify's traits
+        trait_operations(event.profile_ops, defs, "profileOps", result)
+    served = configs_served(event, result)
+    if served:
+        change["cfg"] = [text for pair in served.items() for text in pair]
     # identify/track/... carrying both ids, or an alias: fold the other profile into this one
     other = event.previous_id if event.type == "alias" else event.anonymous_id
     if event.user_id and other and other != event.user_id:

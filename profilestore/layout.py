@@ -6,7 +6,9 @@ slot and one script can update them atomically:
     ps:{user}:profile  hash   first_seen, last_seen, created_at (event time, ms), event_count,
                               last_event (json), status, status_ts, known (1: identified),
                               merged_into (an anonymous id folded into that user),
-                              rejections (json list), and prefixed fields:
+                              rejections (json list), cleared (json {t: "<ms>", keep:
+                              {name: true}}: the newest clear-all, older writes to any
+                              property but `keep` are void), and prefixed fields:
                               t:<event name> -> total, p:<property> -> json value,
                               pt:<property> -> "<ms>" of the write that set it, "<ms>:o" for a
                               set_once, "<ms>:u" for an unset (a tombstone),

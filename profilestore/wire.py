@@ -20,10 +20,13 @@ SET: Final = "s"  # replace the value, if the write is not older than the proper
 SET_ONCE: Final = "o"  # set only if unset; the earliest set_once wins; a set always wins
 UNSET: Final = "u"  # delete the value, leaving a tombstone time that older sets cannot pass
 INCREMENT: Final = "i"  # add `d` to a number, within [lo, hi]
-UNION: Final = "+"  # add `items` missing from a list, refusing more than `max` items
-REMOVE: Final = "-"  # remove `items` from a list
+UNION: Final = "+"  # add `items` missing from a list, at the end, refusing more than `max` items
+UNION_FRONT: Final = "f"  # add `items` missing from a list, at the front (in their order)
+APPEND: Final = "a"  # add `items` at the end of a list, duplicates kept
+PREPEND: Final = "p"  # insert `items` at the front of a list (in their order), duplicates kept
+REMOVE: Final = "-"  # remove every occurrence of `items` from a list
 
-OpCode = Literal["s", "o", "u", "i", "+", "-"]
+OpCode = Literal["s", "o", "u", "i", "+", "f", "a", "p", "-"]
 
 
 class Op(TypedDict, total=False):
@@ -35,8 +38,10 @@ class Op(TypedDict, total=False):
     d: int | float  # increment: the amount added
     lo: float  # increment: the definition's min, refused below it
     hi: float  # increment: the definition's max, refused above it
-    items: list[str]  # union, remove: the list items
-    max: int  # union: the definition's max_items, refused above it
+    # list ops: the items, each pre-encoded JSON (a string, number or boolean): the script
+    # splices them into the stored list's text, so numbers are never re-encoded
+    items: list[str]
+    max: int  # union, union_front, append, prepend: the most items the list may hold
 
 
 class Rejection(TypedDict):
@@ -57,9 +62,14 @@ class Change(TypedDict, total=False):
     le: str  # the event as `last_event` JSON {message_id, type, name, timestamp}
     kn: Literal[1]  # the profile is an identified user's (sets the `known` field)
     mg: str  # an anonymous (or previous) id whose profile is folded into this one
+    # clear all: every property goes but these (the required ones), as if each were unset at
+    # `ts`; applied before `ops`. The profile keeps the time (field `cleared`): a later-arriving
+    # write older than it is void, for any property but these
+    ca: list[str]
     ops: list[Op]  # property writes, in order
     x: list[Rejection]  # writes refused by the materializer, recorded on the profile
-    cfg: list[str]  # [config, variation]: a served variation of a dynamic config
+    # served variations of dynamic configs: [config, variation, config, variation, ...]
+    cfg: list[str]
     cmd: CommandOp  # a management command: create, update (only an existing profile), delete
     ta: list[str]  # tags added
     tr: list[str]  # tags removed

@@ -17,6 +17,9 @@ SEQUENCE_COLUMNS = (
     "received_at",
     "properties",
     "traits",
+    "source",
+    # which protocol the event came in by (ingest/providers set it); empty for /v1
+    "JSONExtractString(context, 'protocol')",
 )
 
 

@@ -41,6 +41,10 @@ class StoredEvent(BaseModel):
     receivedAt: datetime
     properties: dict[str, Any]
     traits: dict[str, Any] = Field(default_factory=dict)
+    # the write key's source, and the protocol it came in by: "posthog", "mixpanel",
+    # "amplitude", "segment-webhook", "rudderstack-webhook"; null for the Segment API (/v1)
+    source: str = ""
+    protocol: str | None = None
 
 
 class EventPage(BaseModel):

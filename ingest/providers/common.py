@@ -85,7 +85,8 @@ def decode_base64(text: str | bytes) -> bytes | None:
     """Standard or URL-safe base64, padding optional, spaces read as '+' (a form decoder turns
     an unescaped '+' into a space); None when it is not base64."""
     raw = text.encode() if isinstance(text, str) else text
-    raw = raw.strip().replace(b" ", b"+").replace(b"\n", b"").replace(b"\r", b"")
+    # Spaces first: a '+' at either end decoded to a space must not be stripped away.
+    raw = raw.replace(b" ", b"+").strip().replace(b"\n", b"").replace(b"\r", b"")
     raw = raw.replace(b"-", b"+").replace(b"_", b"/")
     raw += b"=" * (-len(raw) % 4)
     try:

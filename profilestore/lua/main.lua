@@ -38,8 +38,10 @@ local function apply_change(ctx, change)
     ctx.known = true
   end
   if change.mg then merge(ctx, change, change.mg) end
+  if change.ca then apply_clear(ctx, change, ts) end
   if change.ops then
-    for _, op in ipairs(change.ops) do apply_op(ctx, change, ts, op) end
+    local cleared = read_cleared(profile)
+    for _, op in ipairs(change.ops) do apply_op(ctx, change, ts, op, cleared) end
   end
   if change.ta then
     for _, tag in ipairs(change.ta) do apply_tag(ctx, change, ts, tag, true) end
@@ -48,7 +50,9 @@ local function apply_change(ctx, change)
     for _, tag in ipairs(change.tr) do apply_tag(ctx, change, ts, tag, false) end
   end
   if change.st then apply_status(ctx, change, ts, change.st) end
-  if change.cfg then serve_config(ctx, change, change.cfg[1], change.cfg[2]) end
+  if change.cfg then
+    for i = 1, #change.cfg - 1, 2 do serve_config(ctx, change, change.cfg[i], change.cfg[i + 1]) end
+  end
   if change.x then record_rejections(profile, change, change.x) end
   if (change.n or change.cmd == 'create') and not (ctx.activity and ctx.activity >= ts) then
     ctx.activity = ts

@@ -37,6 +37,8 @@ MERGE[TOTAL] = add
 
 MERGE[PROPERTY_TIME] = function(ctx, field, name, value, own, anon_fields)
   local anon_t, anon_kind = parse_time(value)
+  -- older than this profile's clear-all: cleared, as if written here
+  if voided_by_clear(decode_cleared(own.cleared), anon_t, name) then return end
   local own_t, own_kind = parse_time(own[field])
   if not supersedes(anon_t, anon_kind, own_t, own_kind) then return end
   if name == 'customer_id' then release_customer_id(ctx) end
@@ -50,6 +52,15 @@ MERGE[PROPERTY_TIME] = function(ctx, field, name, value, own, anon_fields)
   end
 end
 MERGE[PROPERTY] = nothing -- carried with its time, above
+
+-- The newer clear-all of the two stands. (The anonymous profile's clear-all has already
+-- removed this profile's older properties: merge, before the fields are folded.)
+MERGE.cleared = function(ctx, field, name, value, own)
+  local own_cleared = decode_cleared(own.cleared)
+  if not own_cleared or own_cleared.t <= decode_cleared(value).t then
+    redis.call('HSET', ctx.profile, field, value)
+  end
+end
 
 MERGE[TAG] = function(ctx, field, name, value, own)
   if not own[field] or parse_time(own[field]) < parse_time(value) then
@@ -125,6 +136,11 @@ local function merge(ctx, change, anon)
     return refuse_merge(ctx, change, anon,
       'holds fields no merge rule covers (' .. table.concat(unknown, ', ') .. ')')
   end
+  -- The anonymous profile's clear-all removes this profile's writes older than it too, as if
+  -- both had been one profile all along; done first, so that what the fold compares with
+  -- (`own`) is what is left.
+  local anon_cleared = decode_cleared(anon_fields.cleared)
+  if anon_cleared then clear_properties(ctx, anon_cleared.t, anon_cleared.keep) end
   local own = hash_table(profile)
   for field, value in pairs(anon_fields) do
     local rule, name = merge_rule(field)

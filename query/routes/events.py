@@ -31,7 +31,9 @@ def _utc(value: datetime) -> datetime:
 
 
 def _stored_event(row: tuple[object, ...]) -> StoredEvent:
-    message_id, type_, event, name, timestamp, received_at, properties, traits = row
+    message_id, type_, event, name, timestamp, received_at, properties, traits, source, protocol = (
+        row
+    )
     assert isinstance(timestamp, datetime) and isinstance(received_at, datetime)
     return StoredEvent(
         messageId=str(message_id),
@@ -42,6 +44,8 @@ def _stored_event(row: tuple[object, ...]) -> StoredEvent:
         receivedAt=_utc(received_at),
         properties=orjson.loads(str(properties)),
         traits=orjson.loads(str(traits)),
+        source=str(source),
+        protocol=str(protocol) or None,
     )
 
 

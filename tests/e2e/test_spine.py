@@ -324,6 +324,8 @@ def test_anonymous_then_known(ingest: httpx.Client, query: httpx.Client) -> None
     events = query.get(f"/v1/users/{user}/events").json()["events"]
     page = next(e for e in events if e["name"] == "$page")
     assert page["pageName"] == "Home"
+    # where it came from: the write key's source; no third-party protocol on /v1
+    assert (page["source"], page["protocol"]) == ("test-source", None)
 
 
 def test_event_sequence_pagination(ingest: httpx.Client, query: httpx.Client) -> None:

@@ -94,3 +94,17 @@ def test_write_key_origins_are_parsed_per_key() -> None:
 def test_bad_write_key_origins_are_refused(origins: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         Settings.from_environment({"PS_WRITE_KEYS": "web-key", "PS_WRITE_KEY_ORIGINS": origins})
+
+
+def test_source_secrets_name_known_sources() -> None:
+    settings = Settings.from_environment(
+        {"PS_WRITE_KEYS": "k1:web,k2:ios", "PS_SOURCE_SECRETS": "s3cr:et:web, other:ios"}
+    )
+    # the last colon separates the source, so a secret may contain colons
+    assert settings.source_secret_map() == {"s3cr:et": "web", "other": "ios"}
+    assert Settings.from_environment({"PS_WRITE_KEYS": "k1:web"}).source_secret_map() == {}
+    with pytest.raises(ValidationError, match="no key of PS_WRITE_KEYS has: nowhere"):
+        Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": "s:nowhere"})
+    for malformed in ("justasecret", ":web", "secret:"):
+        with pytest.raises(ValidationError, match="expected secret:source"):
+            Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": malformed})

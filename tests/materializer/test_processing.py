@@ -26,6 +26,7 @@ from materializer.processing import (
 )
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, EventMessage
+from schemas.properties import MAX_LIST_ITEMS, PropertyDefinition
 from tests.support.builders import RECEIVED, TOPIC_ID, TS, TS_MS, consumed, make_event, meta
 
 
@@ -208,6 +209,20 @@ def test_event_row_json_columns() -> None:
     assert [column(empty, n) for n in ("properties", "traits", "context")] == ["{}"] * 3
 
 
+@pytest.mark.parametrize("event_type", ["track", "page", "screen", "group", "alias", "identify"])
+def test_event_row_without_traits_stores_the_profile_ops_as_traits(event_type: str) -> None:
+    profile_ops = {"$set": {"plan": "pro"}, "$append": {"visits": [1]}}
+    event = make_event(type=event_type, previous_id="p", group_id="g", profile_ops=profile_ops)
+    assert orjson.loads(column(event_row(event, meta()), "traits")) == profile_ops
+
+
+@pytest.mark.parametrize("event_type", ["group", "identify", "track"])
+def test_event_row_keeps_an_events_own_traits(event_type: str) -> None:
+    traits = {"name": "Acme"}
+    event = make_event(type=event_type, group_id="g", traits=traits, profile_ops={"a": 1})
+    assert orjson.loads(column(event_row(event, meta()), "traits")) == traits
+
+
 def test_event_row_is_idempotent() -> None:
     event = make_event(properties={"a": [1, 2, {"b": 3}]})
     again = decode_event(wire(event))
@@ -255,6 +270,90 @@ def test_profile_change_traits_only_for_identify() -> None:
 
     for other in ("group", "page", "track"):
         assert "ops" not in profile_change(make_event(type=other, traits=traits))
+
+
+@pytest.mark.parametrize("event_type", ["track", "page", "screen", "group", "alias"])
+def test_profile_change_applies_profile_ops_on_any_event(event_type: str) -> None:
+    profile_ops = {
+        "plan": "pro",
+        "$set_once": {"source": "ads"},
+        "$increment": {"logins": 1},
+        "$union_front": {"devices": ["ios"]},
+        "$append": {"visits": ["home", 2]},
+        "$prepend": {"visits": [True]},
+    }
+    event = make_event(type=event_type, previous_id="p", group_id="g", profile_ops=profile_ops)
+    change = profile_change(event)
+    assert change["ops"] == [
+        {"o": "s", "k": "plan", "v": '"pro"'},
+        {"o": "o", "k": "source", "v": '"ads"'},
+        {"o": "i", "k": "logins", "d": 1},
+        {"o": "f", "k": "devices", "items": ['"ios"'], "max": MAX_LIST_ITEMS},
+        {"o": "a", "k": "visits", "items": ['"home"', "2"], "max": MAX_LIST_ITEMS},
+        {"o": "p", "k": "visits", "items": ["true"], "max": MAX_LIST_ITEMS},
+    ]
+    assert "x" not in change and "ca" not in change
+
+
+def test_profile_change_identify_applies_profile_ops_after_its_traits() -> None:
+    event = make_event(
+        type="identify",
+        event=None,
+        traits={"plan": "pro", "$unset": ["coupon"]},
+        profile_ops={"plan": "free", "$remove": {"devices": [1]}},
+    )
+    assert profile_change(event)["ops"] == [
+        {"o": "s", "k": "plan", "v": '"pro"'},
+        {"o": "u", "k": "coupon"},
+        {"o": "s", "k": "plan", "v": '"free"'},
+        {"o": "-", "k": "devices", "items": ["1"]},
+    ]
+
+
+def test_profile_change_profile_ops_rejections_name_profile_ops() -> None:
+    defs = {
+        "seats": PropertyDefinition(name="seats", type="integer", max=5),
+        "devices": PropertyDefinition(name="devices", type="list"),
+    }
+    profile_ops = {"seats": 9, "$append": {"devices": [1]}, "$set": {"user_id": "x"}}
+    change = profile_change(make_event(type="page", profile_ops=profile_ops), defs)
+    assert "ops" not in change
+    assert change["x"] == [
+        {"f": "profileOps.seats", "r": "is greater than max 5"},
+        {"f": "profileOps.$set.user_id", "r": "user_id cannot be written"},
+        {"f": "profileOps.$append.devices", "r": "item 0: expected a string, got a number"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "keeps"),
+    [
+        ({"type": "identify", "event": None, "traits": {"$clear_all": True}}, ["tier"]),
+        ({"type": "track", "profile_ops": {"$clear_all": True, "plan": "pro"}}, ["tier"]),
+    ],
+)
+def test_profile_change_clear_all_keeps_the_required_properties(
+    fields: dict[str, Any], keeps: list[str]
+) -> None:
+    defs = {
+        "tier": PropertyDefinition(name="tier", type="string", required=True),
+        "plan": PropertyDefinition(name="plan", type="string"),
+    }
+    change = profile_change(make_event(**fields), defs)
+    assert change["ca"] == keeps
+
+
+def test_profile_change_traits_clear_all_only_on_identify() -> None:
+    assert "ca" not in profile_change(make_event(traits={"$clear_all": True}))
+
+
+def test_profile_change_serves_every_config_of_the_event() -> None:
+    event = make_event(type="page", configs={"checkout": "B", "banner": "on"})
+    assert profile_change(event)["cfg"] == ["checkout", "B", "banner", "on"]
+    served = make_event(
+        event="$config_served", properties={"config": "c", "variation": "1"}, configs={"d": "2"}
+    )
+    assert profile_change(served)["cfg"] == ["c", "1", "d", "2"]
 
 
 def test_profile_change_identify_without_traits_has_no_ops() -> None:

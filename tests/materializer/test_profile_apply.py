@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -349,3 +350,53 @@ async def test_stored_ids_are_the_user_and_the_anonymous_ids_on_its_own_profile(
     sink = RedisProfileSink(redis)
     assert await sink.stored_ids(ada) == [ada, anon]
     assert await sink.stored_ids(anon) == [anon]  # merged_into is not followed
+
+
+def stored_traits(chdb_client: Any, message_id: str) -> Any:
+    result = chdb_client.query(
+        f"SELECT traits FROM {EVENTS_TABLE} WHERE message_id = {{m:String}}",
+        parameters={"m": message_id},
+    )
+    return orjson.loads(result.result_rows[0][0])
+
+
+async def test_profile_ops_on_track_and_page_events_and_every_config_served(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    ada = uid()
+    ops = {"plan": "pro", "$append": {"visits": ["home", 1]}, "$increment": {"n": 2}}
+    await processor.process(
+        [
+            event(ada, 1, message_id=f"{ada}-1", profile_ops=ops, configs={"a": "x", "b": "y"}),
+            event(ada, 2, type="page", profile_ops={"$prepend": {"visits": [12345678901234]}}),
+            event(ada, 3, type="screen", profile_ops={"$union_front": {"visits": [True, 1]}}),
+            event(ada, 4, configs={"a": "z"}),
+        ]
+    )
+    profile = await profile_of(redis, ada)
+    assert profile.custom == {"plan": "pro", "visits": [True, 12345678901234, "home", 1], "n": 2}
+    found = await read_fields(redis, ada)
+    assert found is not None
+    configs = {c.config: (c.variation, c.times_served) for c in configs_from_fields(found[1])}
+    assert configs == {"a": ("z", 2), "b": ("y", 1)}
+    # the event's sequence shows what it did to the profile
+    assert stored_traits(chdb_client, f"{ada}-1") == ops
+
+
+async def test_clear_all_from_an_event_keeps_required_properties(
+    processor: BatchProcessor, redis: aioredis.Redis
+) -> None:
+    name = f"tier_{uuid.uuid4().hex[:6]}"
+    definition = PropertyDefinition(name=name, type="string", required=True)
+    await redis.hset(PROPERTY_DEFINITIONS, name, definition.model_dump_json())
+    try:
+        ada = uid()
+        await processor.process(
+            [identify(ada, 1, {name: "gold", "plan": "pro", "email": "ada@example.com"})]
+        )
+        await processor.process([event(ada, 3, profile_ops={"$clear_all": True, "late": 1})])
+        await processor.process([identify(ada, 2, {"plan": "free", name: "silver"})])  # older
+        profile = await profile_of(redis, ada)
+        assert profile.custom == {name: "silver", "late": 1} and profile.email is None
+    finally:
+        await redis.hdel(PROPERTY_DEFINITIONS, name)

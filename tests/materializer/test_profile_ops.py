@@ -3,6 +3,7 @@ and rejections, and management commands -> operations."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,13 +15,14 @@ from materializer.profile_ops import (
     ProfileOps,
     canonical_traits,
     command_operations,
+    configs_served,
     served_config,
     trait_operations,
 )
 from profilestore.wire import Op
 from schemas.commands import UserCommand
 from schemas.events import Event
-from schemas.properties import SYSTEM_FIELDS, PropertyDefinition
+from schemas.properties import MAX_LIST_ITEMS, SYSTEM_FIELDS, PropertyDefinition
 from tests.support import builders
 
 TS = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -100,6 +102,9 @@ def test_set_once_null_never_unsets() -> None:
 def test_plain_traits_come_before_operations_in_a_fixed_order() -> None:
     traits = {
         "$remove": {"labels": ["x"]},
+        "$prepend": {"labels": ["p"]},
+        "$append": {"labels": ["a"]},
+        "$union_front": {"labels": ["f"]},
         "$union": {"labels": ["y"]},
         "$increment": {"logins": 1},
         "$unset": ["vip"],
@@ -107,7 +112,8 @@ def test_plain_traits_come_before_operations_in_a_fixed_order() -> None:
         "$set": {"b": 2},
         "plain": 3,
     }
-    assert [op["o"] for op in ops_of(traits)] == ["s", "s", "o", "u", "i", "+", "-"]
+    codes = [op["o"] for op in ops_of(traits)]
+    assert codes == ["s", "s", "o", "u", "i", "+", "f", "a", "p", "-"]
 
 
 @pytest.mark.parametrize("where", ["plain", "$set"])
@@ -142,6 +148,9 @@ def test_system_fields_cannot_be_written(name: str) -> None:
             "$unset": [name],
             "$increment": {name: 1},
             "$union": {name: ["x"]},
+            "$union_front": {name: ["x"]},
+            "$append": {name: ["x"]},
+            "$prepend": {name: ["x"]},
             "$remove": {name: ["x"]},
         },
         DEFS,
@@ -155,6 +164,9 @@ def test_system_fields_cannot_be_written(name: str) -> None:
         (f"traits.$unset.{name}", reason),
         (f"traits.$increment.{name}", reason),
         (f"traits.$union.{name}", reason),
+        (f"traits.$union_front.{name}", reason),
+        (f"traits.$append.{name}", reason),
+        (f"traits.$prepend.{name}", reason),
         (f"traits.$remove.{name}", reason),
     ]
 
@@ -166,9 +178,9 @@ def test_system_field_null_is_refused_not_unset() -> None:
 
 
 def test_unknown_dollar_operation_is_refused() -> None:
-    result = trait_operations({"$append": {"labels": ["a"]}, "plan": "pro"}, DEFS)
+    result = trait_operations({"$push": {"labels": ["a"]}, "plan": "pro"}, DEFS)
     assert result.ops == [{"o": "s", "k": "plan", "v": '"pro"'}]
-    assert result.rejections == [("traits.$append", "unknown operation")]
+    assert result.rejections == [("traits.$push", "unknown operation")]
 
 
 def test_dollar_names_inside_an_operation_are_refused() -> None:
@@ -386,18 +398,18 @@ def test_cannot_increment_a_non_numeric_property(name: str, type_: str) -> None:
 # --- $union / $remove -----------------------------------------------------------------------
 
 
-def test_union_carries_max_from_max_items() -> None:
+def test_union_carries_max_from_max_items_else_the_list_limit() -> None:
     assert ops_of({"$union": {"devices": ["ios", "web"], "labels": ["a"], "free": ["b"]}}) == [
-        {"o": "+", "k": "devices", "items": ["ios", "web"], "max": 3},
-        {"o": "+", "k": "labels", "items": ["a"]},
-        {"o": "+", "k": "free", "items": ["b"]},
+        {"o": "+", "k": "devices", "items": ['"ios"', '"web"'], "max": 3},
+        {"o": "+", "k": "labels", "items": ['"a"'], "max": MAX_LIST_ITEMS},
+        {"o": "+", "k": "free", "items": ['"b"'], "max": MAX_LIST_ITEMS},
     ]
 
 
 def test_union_may_send_more_items_than_max_items() -> None:
     """max_items caps the stored list (the apply script keeps at most `max`), not the union."""
     assert ops_of({"$union": {"devices": ["a", "b", "c", "d"]}}) == [
-        {"o": "+", "k": "devices", "items": ["a", "b", "c", "d"], "max": 3}
+        {"o": "+", "k": "devices", "items": ['"a"', '"b"', '"c"', '"d"'], "max": 3}
     ]
 
 
@@ -411,19 +423,46 @@ def test_union_items_are_checked() -> None:
 
 def test_remove_items_are_not_checked_against_the_definition() -> None:
     assert ops_of({"$remove": {"devices": ["Android", "X", "Y", "Z"]}}) == [
-        {"o": "-", "k": "devices", "items": ["Android", "X", "Y", "Z"]}
+        {"o": "-", "k": "devices", "items": ['"Android"', '"X"', '"Y"', '"Z"']}
     ]
 
 
-@pytest.mark.parametrize("key", ["$union", "$remove"])
-@pytest.mark.parametrize("items", ["ios", ["ios", 1], None, {"a": "b"}])
-def test_list_operations_need_a_list_of_strings(key: str, items: Any) -> None:
-    result = trait_operations({key: {"labels": items}}, DEFS)
+LIST_KEYS = ["$union", "$union_front", "$append", "$prepend", "$remove"]
+
+
+@pytest.mark.parametrize("key", LIST_KEYS)
+@pytest.mark.parametrize(
+    "items",
+    [
+        "ios",
+        ["ios", None],
+        ["ios", ["nested"]],
+        [{"a": "b"}],
+        [math.nan],
+        [math.inf],
+        [2**64],
+        None,
+        {"a": "b"},
+    ],
+)
+def test_list_operations_need_a_list_of_json_scalars(key: str, items: Any) -> None:
+    result = trait_operations({key: {"free": items}}, DEFS)
     assert result.ops == []
-    assert result.rejections == [(f"traits.{key}.labels", "expected a list of strings")]
+    assert result.rejections == [
+        (f"traits.{key}.free", "expected a list of strings, finite numbers or booleans")
+    ]
 
 
-@pytest.mark.parametrize(("key", "verb"), [("$union", "union into"), ("$remove", "remove from")])
+@pytest.mark.parametrize(
+    ("key", "verb"),
+    [
+        ("$union", "union into"),
+        ("$union_front", "union into"),
+        ("$append", "append to"),
+        ("$prepend", "prepend to"),
+        ("$remove", "remove from"),
+    ],
+)
 @pytest.mark.parametrize(
     ("name", "type_"), [("plan", "enum"), ("logins", "integer"), ("city", "string")]
 )
@@ -433,6 +472,140 @@ def test_list_operations_only_on_list_properties(
     result = trait_operations({key: {name: ["a"]}}, DEFS)
     assert result.ops == []
     assert result.rejections == [(f"traits.{key}.{name}", f"cannot {verb} a {type_} property")]
+
+
+# --- $union_front / $append / $prepend: JSON scalar items -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [("$union", "+"), ("$union_front", "f"), ("$append", "a"), ("$prepend", "p"), ("$remove", "-")],
+)
+def test_list_items_are_json_scalars_sent_as_json(key: str, code: str) -> None:
+    values = ["a/b", 1, 1.5, 12345678901234, 123456789012345678, 0.30000000000000004, True, False]
+    (op,) = ops_of({key: {"free": values}})
+    assert op["o"] == code
+    assert op["items"] == [
+        '"a/b"',
+        "1",
+        "1.5",
+        "12345678901234",
+        "123456789012345678",
+        "0.30000000000000004",
+        "true",
+        "false",
+    ]
+    assert [orjson.loads(item) for item in op["items"]] == values
+
+
+def test_an_integral_float_item_is_the_integer() -> None:
+    """1.0 and 1 are one JSON number: the script compares items by their JSON text."""
+    (op,) = ops_of({"$union": {"free": [1.0, -3.0, 2.0**60, 0.5]}})
+    assert op["items"] == ["1", "-3", orjson.dumps(2.0**60).decode(), "0.5"]
+
+
+def test_append_prepend_union_front_carry_max_and_check_items() -> None:
+    assert ops_of(
+        {
+            "$union_front": {"devices": ["ios"]},
+            "$append": {"devices": ["ios", "ios"], "free": [1]},
+            "$prepend": {"labels": ["x"]},
+        }
+    ) == [
+        {"o": "f", "k": "devices", "items": ['"ios"'], "max": 3},
+        {"o": "a", "k": "devices", "items": ['"ios"', '"ios"'], "max": 3},
+        {"o": "a", "k": "free", "items": ["1"], "max": MAX_LIST_ITEMS},
+        {"o": "p", "k": "labels", "items": ['"x"'], "max": MAX_LIST_ITEMS},
+    ]
+
+
+@pytest.mark.parametrize("key", ["$union", "$union_front", "$append", "$prepend"])
+def test_a_defined_list_takes_its_definition_items_only(key: str) -> None:
+    result = trait_operations({key: {"devices": ["ios", 7], "labels": [True]}}, DEFS)
+    assert result.ops == []
+    assert result.rejections == [
+        (f"traits.{key}.devices", "item 1: expected a string, got a number"),
+        (f"traits.{key}.labels", "item 0: expected a string, got a boolean"),
+    ]
+
+
+@pytest.mark.parametrize("key", ["$union_front", "$append", "$prepend"])
+def test_new_list_items_are_checked_against_the_pattern(key: str) -> None:
+    result = trait_operations({key: {"devices": ["IOS"]}}, DEFS)
+    assert result.ops == []
+    assert result.rejections == [
+        (f"traits.{key}.devices", "item 0 does not match pattern '[a-z]+'")
+    ]
+
+
+def test_remove_takes_any_scalar_item_even_from_a_defined_list() -> None:
+    assert ops_of({"$remove": {"devices": [1, True]}}) == [
+        {"o": "-", "k": "devices", "items": ["1", "true"]}
+    ]
+
+
+# --- $clear_all -----------------------------------------------------------------------------
+
+
+def test_clear_all_keeps_the_required_properties() -> None:
+    result = trait_operations({"$clear_all": True}, DEFS)
+    assert result.ops == [] and result.rejections == []
+    assert result.clear_keeping == ["tier"]
+
+
+def test_clear_all_with_no_definitions_keeps_nothing() -> None:
+    assert trait_operations({"$clear_all": True}, {}).clear_keeping == []
+
+
+def test_clear_all_false_clears_nothing() -> None:
+    result = trait_operations({"$clear_all": False}, DEFS)
+    assert result.clear_keeping is None and result.rejections == []
+
+
+@pytest.mark.parametrize("value", ["-", 1, None, {}, ["x"]])
+def test_clear_all_takes_true_only(value: Any) -> None:
+    result = trait_operations({"$clear_all": value, "plan": "pro"}, DEFS)
+    assert result.clear_keeping is None
+    assert result.ops == [{"o": "s", "k": "plan", "v": '"pro"'}]
+    assert result.rejections == [("traits.$clear_all", "expected true")]
+
+
+# --- profileOps: the same syntax under another field path ------------------------------------
+
+
+def test_profile_ops_name_their_own_field_path() -> None:
+    result = trait_operations(
+        {
+            "plan": "gold",
+            "vip": True,
+            "$set": {"user_id": "x"},
+            "$append": {"devices": [1]},
+            "$unset": ["tier"],
+            "$bogus": 1,
+            "$clear_all": "yes",
+        },
+        DEFS,
+        "profileOps",
+    )
+    assert result.ops == [{"o": "s", "k": "vip", "v": "true"}]
+    assert result.rejections == [
+        ("profileOps.plan", "value is not one of ['free', 'pro']"),
+        ("profileOps.$bogus", "unknown operation"),
+        ("profileOps.$set.user_id", "user_id cannot be written"),
+        ("profileOps.$unset.tier", "is required and cannot be unset"),
+        ("profileOps.$append.devices", "item 0: expected a string, got a number"),
+        ("profileOps.$clear_all", "expected true"),
+    ]
+
+
+def test_profile_ops_add_to_the_same_result_after_the_traits() -> None:
+    out = trait_operations({"plan": "pro"}, DEFS)
+    trait_operations({"firstName": "Ada", "$increment": {"logins": 1}}, DEFS, "profileOps", out)
+    assert out.ops == [
+        {"o": "s", "k": "plan", "v": '"pro"'},
+        {"o": "s", "k": "first_name", "v": '"Ada"'},
+        {"o": "i", "k": "logins", "d": 1, "lo": 0, "hi": 100},
+    ]
 
 
 # --- served_config --------------------------------------------------------------------------
@@ -539,6 +712,47 @@ def test_served_config_ignores_other_track_events(name: str) -> None:
     out = ProfileOps()
     assert served_config(make_event(event=name, properties={"config": "c"}), out) is None
     assert out.rejections == []
+
+
+# --- configs_served: served_config and the event's configs ----------------------------------
+
+
+@pytest.mark.parametrize("event_type", ["track", "page", "screen", "identify", "group", "alias"])
+def test_an_event_of_any_type_serves_its_configs(event_type: str) -> None:
+    out = ProfileOps()
+    event = make_event(
+        type=event_type,
+        event="Clicked",
+        previous_id="p",
+        group_id="g",
+        configs={"checkout": "B", "banner": "on"},
+    )
+    assert configs_served(event, out) == {"checkout": "B", "banner": "on"}
+    assert out.rejections == []
+
+
+def test_configs_join_a_config_served_event_and_win_for_the_same_config() -> None:
+    out = ProfileOps()
+    event = make_event(
+        properties={"config": "checkout", "variation": "A"},
+        configs={"checkout": "B", "banner": "on"},
+    )
+    assert configs_served(event, out) == {"checkout": "B", "banner": "on"}
+    served = make_event(properties={"config": "checkout", "variation": "A"}, configs={"x": "1"})
+    assert configs_served(served, out) == {"checkout": "A", "x": "1"}
+    assert out.rejections == []
+
+
+def test_configs_out_of_bounds_are_rejections() -> None:
+    # Ingest validates configs (SegmentEvent); a message from elsewhere is checked again.
+    out = ProfileOps()
+    long = "c" * (MAX_CONFIG_KEY_LENGTH + 1)
+    event = make_event(event="Clicked", configs={long: "v", "ok": "", "fine": "v"})
+    assert configs_served(event, out) == {"fine": "v"}
+    assert out.rejections == [
+        ("configs", f"a config key is not a string of 1..{MAX_CONFIG_KEY_LENGTH} characters"),
+        ("configs.ok", f"the variation is not a string of 1..{MAX_CONFIG_KEY_LENGTH} characters"),
+    ]
 
 
 # --- command_operations ---------------------------------------------------------------------

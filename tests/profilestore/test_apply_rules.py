@@ -26,7 +26,18 @@ import redis.asyncio as aioredis
 
 from profilestore.layout import ANONYMOUS_ID_PREFIX, PROPERTY_PREFIX, TAG_PREFIX, text
 from profilestore.read import ProfileFields, configs_from_fields
-from profilestore.wire import INCREMENT, REMOVE, SET, SET_ONCE, UNION, UNSET, Change
+from profilestore.wire import (
+    APPEND,
+    INCREMENT,
+    PREPEND,
+    REMOVE,
+    SET,
+    SET_ONCE,
+    UNION,
+    UNION_FRONT,
+    UNSET,
+    Change,
+)
 from profilestore.writer import ProfileWriter
 from tests.support.profiles import T, change, fields_of, uid
 
@@ -59,6 +70,10 @@ def served(fields: ProfileFields) -> tuple[str, int]:
     return config.variation, config.times_served
 
 
+def served_each(fields: ProfileFields) -> dict[str, tuple[str, int]]:
+    return {c.config: (c.variation, c.times_served) for c in configs_from_fields(fields)}
+
+
 class Writes(NamedTuple):
     lua: str  # the file of profilestore/lua/ holding the rule
     first: dict[str, Any]  # the change's fields (it also gets a messageId and its time)
@@ -68,6 +83,14 @@ class Writes(NamedTuple):
 
 def ops(*op: dict[str, Any]) -> dict[str, Any]:
     return {"ops": list(op)}
+
+
+def items(*values: Any) -> list[str]:
+    """List-op items as the wire carries them: each pre-encoded JSON."""
+    return [orjson.dumps(v).decode() for v in values]
+
+
+CLEAR_ALL: dict[str, Any] = {"ca": []}  # a clear-all keeping nothing
 
 
 WRITES = {
@@ -97,19 +120,68 @@ WRITES = {
     ),
     "union": Writes(
         "ops.lua",
-        ops({"o": UNION, "k": "devices", "items": ["a"]}),
-        ops({"o": UNION, "k": "devices", "items": ["b"]}),
+        ops({"o": UNION, "k": "devices", "items": items("a")}),
+        ops({"o": UNION, "k": "devices", "items": items("b")}),
+        property_value("devices"),
+    ),
+    "union_front": Writes(
+        "ops.lua",
+        ops({"o": UNION, "k": "devices", "items": items("a", "b")}),
+        ops({"o": UNION_FRONT, "k": "devices", "items": items("c", "b", "d")}),
+        property_value("devices"),
+    ),
+    "append": Writes(
+        "ops.lua",
+        ops({"o": APPEND, "k": "devices", "items": items("a")}),
+        ops({"o": APPEND, "k": "devices", "items": items("b", "a")}),
+        property_value("devices"),
+    ),
+    "prepend": Writes(
+        "ops.lua",
+        ops({"o": PREPEND, "k": "devices", "items": items("a")}),
+        ops({"o": PREPEND, "k": "devices", "items": items("b", "c")}),
         property_value("devices"),
     ),
     "remove": Writes(
         "ops.lua",
-        ops({"o": UNION, "k": "devices", "items": ["a", "b"]}),
-        ops({"o": REMOVE, "k": "devices", "items": ["a"]}),
+        ops({"o": UNION, "k": "devices", "items": items("a", "b")}),
+        ops({"o": REMOVE, "k": "devices", "items": items("a")}),
+        property_value("devices"),
+    ),
+    "clear_all": Writes(
+        "ops.lua",
+        ops({"o": SET, "k": "plan", "v": '"first"'}),
+        CLEAR_ALL,
+        property_value("plan"),
+    ),
+    "set_after_clear": Writes(
+        "ops.lua",
+        CLEAR_ALL,
+        ops({"o": SET, "k": "plan", "v": '"second"'}),
+        property_value("plan"),
+    ),
+    "set_once_after_clear": Writes(
+        "ops.lua",
+        CLEAR_ALL,
+        ops({"o": SET_ONCE, "k": "plan", "v": '"second"'}),
+        property_value("plan"),
+    ),
+    "append_after_clear": Writes(
+        "ops.lua",
+        CLEAR_ALL,
+        ops({"o": APPEND, "k": "devices", "items": items("a")}),
         property_value("devices"),
     ),
     "tag": Writes("tags_and_status.lua", {"ta": ["vip"]}, {"tr": ["vip"]}, tag_state),
     "status": Writes("tags_and_status.lua", {"st": "active"}, {"st": "disabled"}, status),
     "config": Writes("config.lua", {"cfg": ["checkout", "A"]}, {"cfg": ["checkout", "B"]}, served),
+    # one change serving several configs
+    "configs": Writes(
+        "config.lua",
+        {"cfg": ["checkout", "A", "banner", "X"]},
+        {"cfg": ["checkout", "B", "banner", "X"]},
+        served_each,
+    ),
 }
 
 # fmt: off
@@ -170,6 +242,40 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("union",      "same",   "second merged", ["b"]),
     ("union",      "newer",  "second merged", ["b"]),
 
+    # the first write is a union of a and b; the second puts c and d in front, b is there
+    ("union_front", "older",  "one profile",   ["a", "b"]),  # void: see increment
+    ("union_front", "same",   "one profile",   ["c", "d", "a", "b"]),
+    ("union_front", "newer",  "one profile",   ["c", "d", "a", "b"]),
+    ("union_front", "older",  "first merged",  ["a", "b"]),
+    ("union_front", "same",   "first merged",  ["c", "d", "a", "b"]),
+    ("union_front", "newer",  "first merged",  ["c", "d", "a", "b"]),
+    # a merge takes the newer list whole
+    ("union_front", "older",  "second merged", ["a", "b"]),
+    ("union_front", "same",   "second merged", ["c", "b", "d"]),
+    ("union_front", "newer",  "second merged", ["c", "b", "d"]),
+
+    # a, then b and a: duplicates kept
+    ("append",     "older",  "one profile",   ["a"]),  # void: see increment
+    ("append",     "same",   "one profile",   ["a", "b", "a"]),
+    ("append",     "newer",  "one profile",   ["a", "b", "a"]),
+    ("append",     "older",  "first merged",  ["a"]),
+    ("append",     "same",   "first merged",  ["a", "b", "a"]),
+    ("append",     "newer",  "first merged",  ["a", "b", "a"]),
+    ("append",     "older",  "second merged", ["a"]),
+    ("append",     "same",   "second merged", ["b", "a"]),
+    ("append",     "newer",  "second merged", ["b", "a"]),
+
+    # a, then b and c in front, in their order
+    ("prepend",    "older",  "one profile",   ["a"]),  # void: see increment
+    ("prepend",    "same",   "one profile",   ["b", "c", "a"]),
+    ("prepend",    "newer",  "one profile",   ["b", "c", "a"]),
+    ("prepend",    "older",  "first merged",  ["a"]),
+    ("prepend",    "same",   "first merged",  ["b", "c", "a"]),
+    ("prepend",    "newer",  "first merged",  ["b", "c", "a"]),
+    ("prepend",    "older",  "second merged", ["a"]),
+    ("prepend",    "same",   "second merged", ["b", "c"]),
+    ("prepend",    "newer",  "second merged", ["b", "c"]),
+
     # the first write is a union of a and b
     ("remove",     "older",  "one profile",   ["a", "b"]),  # void: see increment
     ("remove",     "same",   "one profile",   ["b"]),
@@ -181,6 +287,52 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("remove",     "older",  "second merged", ["a", "b"]),
     ("remove",     "same",   "second merged", []),
     ("remove",     "newer",  "second merged", []),
+
+    # A set, then a clear-all: it removes what was written at or before its time, and a
+    # clear-all merged in from an anonymous profile does so on the identified one too (as if
+    # they had been one profile); a newer write survives it, even one applied before it.
+    ("clear_all",  "older",  "one profile",   "first"),
+    ("clear_all",  "same",   "one profile",   None),
+    ("clear_all",  "newer",  "one profile",   None),
+    ("clear_all",  "older",  "first merged",  "first"),
+    ("clear_all",  "same",   "first merged",  None),
+    ("clear_all",  "newer",  "first merged",  None),
+    ("clear_all",  "older",  "second merged", "first"),
+    ("clear_all",  "same",   "second merged", None),  # the merged-in clear counts as later
+    ("clear_all",  "newer",  "second merged", None),
+
+    # A clear-all, then a set of a property the profile never had: older than the clear, it is
+    # void, as after an unset. The clear's time survives a merge either way (merge.lua).
+    ("set_after_clear",  "older",  "one profile",   None),
+    ("set_after_clear",  "same",   "one profile",   "second"),
+    ("set_after_clear",  "newer",  "one profile",   "second"),
+    ("set_after_clear",  "older",  "first merged",  None),
+    ("set_after_clear",  "same",   "first merged",  "second"),
+    ("set_after_clear",  "newer",  "first merged",  "second"),
+    ("set_after_clear",  "older",  "second merged", None),
+    ("set_after_clear",  "same",   "second merged", "second"),
+    ("set_after_clear",  "newer",  "second merged", "second"),
+
+    ("set_once_after_clear",  "older",  "one profile",   None),
+    ("set_once_after_clear",  "same",   "one profile",   "second"),
+    ("set_once_after_clear",  "newer",  "one profile",   "second"),
+    ("set_once_after_clear",  "older",  "first merged",  None),
+    ("set_once_after_clear",  "same",   "first merged",  "second"),
+    ("set_once_after_clear",  "newer",  "first merged",  "second"),
+    ("set_once_after_clear",  "older",  "second merged", None),
+    ("set_once_after_clear",  "same",   "second merged", "second"),
+    ("set_once_after_clear",  "newer",  "second merged", "second"),
+
+    # a list op older than a clear-all is void too
+    ("append_after_clear",  "older",  "one profile",   None),
+    ("append_after_clear",  "same",   "one profile",   ["a"]),
+    ("append_after_clear",  "newer",  "one profile",   ["a"]),
+    ("append_after_clear",  "older",  "first merged",  None),
+    ("append_after_clear",  "same",   "first merged",  ["a"]),
+    ("append_after_clear",  "newer",  "first merged",  ["a"]),
+    ("append_after_clear",  "older",  "second merged", None),
+    ("append_after_clear",  "same",   "second merged", ["a"]),
+    ("append_after_clear",  "newer",  "second merged", ["a"]),
 
     # tagged, then untagged
     ("tag",        "older",  "one profile",   "on"),
@@ -216,6 +368,17 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("config",     "older",  "second merged", ("A", 2)),
     ("config",     "same",   "second merged", ("B", 2)),
     ("config",     "newer",  "second merged", ("B", 2)),
+
+    # two configs in each change: each as if served alone
+    ("configs",    "older",  "one profile",   {"checkout": ("A", 2), "banner": ("X", 2)}),
+    ("configs",    "same",   "one profile",   {"checkout": ("B", 2), "banner": ("X", 2)}),
+    ("configs",    "newer",  "one profile",   {"checkout": ("B", 2), "banner": ("X", 2)}),
+    ("configs",    "older",  "first merged",  {"checkout": ("A", 2), "banner": ("X", 2)}),
+    ("configs",    "same",   "first merged",  {"checkout": ("B", 2), "banner": ("X", 2)}),
+    ("configs",    "newer",  "first merged",  {"checkout": ("B", 2), "banner": ("X", 2)}),
+    ("configs",    "older",  "second merged", {"checkout": ("A", 2), "banner": ("X", 2)}),
+    ("configs",    "same",   "second merged", {"checkout": ("B", 2), "banner": ("X", 2)}),
+    ("configs",    "newer",  "second merged", {"checkout": ("B", 2), "banner": ("X", 2)}),
 ]
 # fmt: on
 

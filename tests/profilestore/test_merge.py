@@ -13,7 +13,17 @@ from profilestore.layout import (
     profile_keys,
 )
 from profilestore.read import read_profile
-from profilestore.wire import INCREMENT, REMOVE, SET, SET_ONCE, UNION, UNSET
+from profilestore.wire import (
+    APPEND,
+    INCREMENT,
+    PREPEND,
+    REMOVE,
+    SET,
+    SET_ONCE,
+    UNION,
+    UNION_FRONT,
+    UNSET,
+)
 from profilestore.writer import ProfileWriter
 from tests.support.profiles import T, change, event, fields_of, uid
 
@@ -60,6 +70,7 @@ async def test_every_field_the_script_writes_on_an_anonymous_profile_merges(
     await writer.apply_changes(
         {
             anon: [
+                change(T - 1, ca=[]),  # a clear-all before the writes below
                 event(
                     T,
                     ops=[
@@ -68,8 +79,11 @@ async def test_every_field_the_script_writes_on_an_anonymous_profile_merges(
                         {"o": SET_ONCE, "k": "source", "v": '"ads"'},
                         {"o": UNSET, "k": "coupon"},
                         {"o": INCREMENT, "k": "logins", "d": 2},
-                        {"o": UNION, "k": "devices", "items": ["ios", "web"]},
-                        {"o": REMOVE, "k": "devices", "items": ["web"]},
+                        {"o": UNION, "k": "devices", "items": ['"ios"', '"web"']},
+                        {"o": REMOVE, "k": "devices", "items": ['"web"']},
+                        {"o": UNION_FRONT, "k": "devices", "items": ['"tv"']},
+                        {"o": APPEND, "k": "visits", "items": ["1", "1"]},
+                        {"o": PREPEND, "k": "visits", "items": ["true"]},
                     ],
                     x=[{"f": "traits.email", "r": "is not an email"}],
                 ),
@@ -89,8 +103,10 @@ async def test_every_field_the_script_writes_on_an_anonymous_profile_merges(
         "plan": "free",
         "source": "ads",
         "logins": 2,
-        "devices": ["ios"],
+        "devices": ["tv", "ios"],
+        "visits": [True, 1, 1],
     }
     assert profile.customer_id == f"C-{anon}"
     assert profile.tags == ["vip"] and profile.event_count == 2
     assert await redis.hget(profile_keys(anon).profile, "merged_into") == user.encode()
+    assert await redis.hget(profile_keys(user).profile, "cleared") is not None

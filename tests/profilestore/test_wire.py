@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
+import orjson
 import pytest
 
 from materializer.processing import command_change, profile_change
@@ -52,7 +53,17 @@ def test_the_lua_compares_op_codes_the_wire_declares() -> None:
 
 
 def test_the_op_code_constants_are_the_declared_codes() -> None:
-    constants = {wire.SET, wire.SET_ONCE, wire.UNSET, wire.INCREMENT, wire.UNION, wire.REMOVE}
+    constants = {
+        wire.SET,
+        wire.SET_ONCE,
+        wire.UNSET,
+        wire.INCREMENT,
+        wire.UNION,
+        wire.UNION_FRONT,
+        wire.APPEND,
+        wire.PREPEND,
+        wire.REMOVE,
+    }
     assert constants == set(get_args(wire.OpCode))
 
 
@@ -84,8 +95,16 @@ def test_the_materializer_builds_changes_with_declared_keys_only() -> None:
         "$increment": {"logins": 1},
         "$union": {"devices": ["ios"]},
         "$remove": {"devices": ["web"]},
+        "$clear_all": True,
     }
-    identify = make_event(type="identify", event=None, anonymous_id="a1", traits=traits)
+    profile_ops = {
+        "$union_front": {"devices": ["web"]},
+        "$append": {"visits": [1, "home", True]},
+        "$prepend": {"visits": [1.5]},
+    }
+    identify = make_event(
+        type="identify", event=None, anonymous_id="a1", traits=traits, profile_ops=profile_ops
+    )
     served = make_event(event="$config_served", properties={"config": "c", "variation": "v"})
     command = UserCommand(
         command_id="c1",
@@ -103,3 +122,9 @@ def test_the_materializer_builds_changes_with_declared_keys_only() -> None:
         _assert_declared(dict(change))
     every_key = {key for change in changes for key in change}
     assert every_key == set(wire.Change.__annotations__)
+    every_code = {op["o"] for change in changes for op in change.get("ops", [])}
+    assert every_code == set(get_args(wire.OpCode))
+    for change in changes:
+        for op in change.get("ops", []):
+            for item in op.get("items", []):
+                orjson.loads(item)  # each item is pre-encoded JSON

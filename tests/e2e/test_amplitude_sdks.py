@@ -1,0 +1,418 @@
+"""Amplitude's official SDKs, unchanged but for their server URL, against the real embedded
+stack: amplitude-analytics (PyPI) to /amplitude/2/httpapi and /amplitude/batch, and
+@amplitude/analytics-browser (npm, its own browser build) in Chromium on a page of another
+origin. Each checks that the SDK was answered 200 for every event, then through the query API
+the profile (every user-property operation applied, in event-time order), the sequence, the
+daily counts and the configs served; and that an SDK's retry of a batch ingest had already
+taken (a proxy answers 503 after forwarding it) is stored once.
+
+What the page sent and what ingest answered is written to
+test-artifacts/sdk-wire-amplitude-<case>.json and printed (`pytest -s` shows it)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from amplitude import Amplitude, BaseEvent, Config, EventOptions, Identify, Revenue
+
+from tests.support.browser import ARTIFACTS
+from tests.support.forwarding_proxy import forwarding_proxy
+from tests.support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
+from tests.support.page_wire import Wire, compact, json_or_text
+from tests.support.polling import eventually
+from tests.support.queries import profile_when, uid
+from tests.support.stack import WRITE_KEY, RunningStack
+from tests.support.static_site import static_site
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 15_000
+DELIVERY_TIMEOUT_S = 45.0
+SONG = "Song Played"
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+def stored_events(query: httpx.Client, user: str) -> list[dict[str, Any]]:
+    response = query.get(f"/v1/users/{user}/events", params={"limit": 1000})
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    return list(response.json()["events"])
+
+
+def events_when(query: httpx.Client, user: str, count: int) -> list[dict[str, Any]]:
+    """The user's stored events once there are at least `count`."""
+    return eventually(
+        lambda: found if len(found := stored_events(query, user)) >= count else None,
+        timeout=DELIVERY_TIMEOUT_S,
+    )
+
+
+def assert_stored_once(events: list[dict[str, Any]], sent_ids: set[str]) -> None:
+    by_id = Counter(e["messageId"] for e in events)
+    assert {k: n for k, n in by_id.items() if n > 1} == {}, "stored twice"
+    assert set(by_id) == sent_ids
+
+
+def daily_songs(query: httpx.Client, user: str) -> dict[str, int]:
+    daily = query.get(
+        f"/v1/users/{user}/events/daily", params={"event": SONG, "days": 2, "tz": "UTC"}
+    )
+    assert daily.status_code == 200, daily.text
+    return {row["date"]: row["count"] for row in daily.json()}
+
+
+def configs_of(query: httpx.Client, user: str) -> dict[str, str]:
+    response = query.get(f"/v1/users/{user}/configs")
+    assert response.status_code == 200, response.text
+    return {c["config"]: c["variation"] for c in response.json()}
+
+
+def operations_applied(profile: dict[str, Any]) -> bool:
+    """Every operation of the two identifies (and their order) shows in `custom`."""
+    custom = profile.get("custom", {})
+    return custom.get("logins") == 3 and custom.get("visits") == ["landing", "home", "pricing"]
+
+
+def assert_operations(custom: dict[str, Any]) -> None:
+    assert custom["name"] == "Max"  # $set
+    assert custom["first_plan"] == "free"  # $setOnce, then a second $setOnce ignored
+    assert custom["logins"] == 3  # $add 2, then $add 1
+    assert custom["visits"] == ["landing", "home", "pricing"]  # $append, then $prepend
+    assert custom["devices"] == ["ios", "web"]  # $postInsert, then $preInsert
+    assert custom["doomed"] == ["b"]  # $set a list, then $remove
+    assert "old" not in custom  # $set, then $unset
+
+
+# --- amplitude-analytics (PyPI) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    event_type: str
+    insert_id: str
+    user_id: str | None
+    code: int
+    message: str | None
+
+
+class Recorded:
+    """The SDK's callback: one Result per event, from the SDK's threads."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: BaseEvent, code: int, message: str | None = None) -> None:
+        result = Result(event.event_type, str(event.insert_id), event.user_id, code, message)
+        with self.lock:
+            self.results.append(result)
+
+    def when(self, count: int) -> list[Result]:
+        def probe() -> list[Result] | None:
+            with self.lock:
+                return list(self.results) if len(self.results) >= count else None
+
+        return eventually(probe, timeout=DELIVERY_TIMEOUT_S)
+
+
+def python_client(server_url: str, recorded: Recorded) -> Amplitude:
+    config = Config(
+        server_url=server_url, callback=recorded, flush_interval_millis=200, flush_max_retries=5
+    )
+    return Amplitude(WRITE_KEY, config)
+
+
+def at(start: int, offset: int, user: str, device: str | None = None) -> EventOptions:
+    return EventOptions(user_id=user, device_id=device, time=start + offset)
+
+
+@pytest.mark.parametrize("path", ["/amplitude/2/httpapi", "/amplitude/batch"])
+def test_python_sdk_builds_the_profile_with_every_operation(
+    path: str, running_stack: RunningStack, query: httpx.Client
+) -> None:
+    user, device, cleared = uid("amp-py"), uid("amp-py-device"), uid("amp-py-cleared")
+    recorded = Recorded()
+    client = python_client(running_stack.ingest_url + path, recorded)
+    start = int(time.time() * 1000) - 60_000
+    client.track(
+        BaseEvent(
+            "Signed Up",
+            user_id=user,
+            device_id=device,
+            time=start,
+            event_properties={"plan": "pro"},
+            user_properties={"$set": {"tier": "gold"}},
+        )
+    )
+    first = (
+        Identify()
+        .set("name", "Max")
+        .set_once("first_plan", "free")
+        .add("logins", 2)
+        .append("visits", ["home", "pricing"])
+        .post_insert("devices", "web")
+        .set("old", "x")
+        .set("doomed", ["a", "b"])
+    )
+    client.identify(first, at(start, 10, user, device))
+    second = (
+        Identify()
+        .prepend("visits", "landing")
+        .pre_insert("devices", "ios")
+        .add("logins", 1)
+        .set_once("first_plan", "pro")
+        .unset("old")
+        .remove("doomed", "a")
+    )
+    client.identify(second, at(start, 20, user))
+    client.set_group("company", "acme", at(start, 30, user))
+    client.group_identify("company", "acme", Identify().set("employees", 11), at(start, 40, user))
+    client.revenue(Revenue(price=9.99, quantity=2, product_id="sku-1"), at(start, 50, user))
+    client.track(
+        BaseEvent(
+            "[Experiment] Exposure",
+            user_id=user,
+            time=start + 60,
+            event_properties={"[Experiment] Flag Key": "checkout", "[Experiment] Variant": "B"},
+            user_properties={"$set": {"[Experiment] checkout": "B"}},
+        )
+    )
+    for n in (1, 2, 3):
+        client.track(BaseEvent(SONG, user_id=user, time=start + 70 + n, event_properties={"n": n}))
+    # $clearAll on another user: only what is set after it stays
+    client.identify(Identify().set("a", 1).set("b", 2), at(start, 0, cleared))
+    client.identify(Identify().clear_all(), at(start, 10, cleared))
+    client.identify(Identify().set("c", 3), at(start, 20, cleared))
+    client.flush()
+
+    results = recorded.when(13)
+    client.shutdown()
+    assert {r.code for r in results} == {200}, results
+    assert len({r.insert_id for r in results}) == 13
+
+    profile = profile_when(query, user, operations_applied, timeout=DELIVERY_TIMEOUT_S)
+    custom = profile["custom"]
+    assert_operations(custom)
+    assert custom["tier"] == "gold"  # user_properties on a track event
+    assert custom["company"] == "acme"  # set_group
+    assert "[Experiment] checkout" not in custom  # a served variant is a config
+    assert device in profile["anonymous_ids"]  # user_id + device_id on one event: merged
+    assert configs_of(query, user) == {"checkout": "B"}
+
+    events = events_when(query, user, 10)
+    assert_stored_once(events, {r.insert_id for r in results if r.user_id == user})
+    assert Counter(e["name"] for e in events) == Counter(
+        {
+            "Signed Up": 1,
+            "$identify": 3,
+            "$group": 1,
+            "revenue_amount": 1,
+            "[Experiment] Exposure": 1,
+            SONG: 3,
+        }
+    )
+    assert {e.get("protocol") for e in events} == {"amplitude"}
+    group = next(e for e in events if e["name"] == "$group")
+    assert group["properties"]["group_type"] == "company"
+    revenue = next(e for e in events if e["name"] == "revenue_amount")
+    assert revenue["properties"]["$price"] == 9.99 and revenue["properties"]["$quantity"] == 2
+    songs = daily_songs(query, user)
+    assert sum(songs.values()) == 3, songs
+
+    cleared_profile = profile_when(
+        query, cleared, lambda p: p.get("custom", {}).get("c") == 3, timeout=DELIVERY_TIMEOUT_S
+    )
+    assert cleared_profile["custom"] == {"c": 3}
+
+
+def test_python_sdk_retry_after_a_lost_answer_is_stored_once(
+    running_stack: RunningStack, query: httpx.Client
+) -> None:
+    user = uid("amp-py-retry")
+    recorded = Recorded()
+    with forwarding_proxy(running_stack.ingest_url, "/amplitude/", fail_first=1) as proxy:
+        client = python_client(proxy.url + "/amplitude/2/httpapi", recorded)
+        for n in (1, 2):
+            client.track(BaseEvent(SONG, user_id=user, event_properties={"n": n}))
+        client.flush()
+        results = recorded.when(2)
+        client.shutdown()
+        exchanges = list(proxy.log.exchanges)
+    assert {r.code for r in results} == {200}, results
+    # the first request reached ingest and was answered 503 by the proxy; the SDK resent it
+    posts = [e for e in exchanges if e.method == "POST"]
+    assert [(e.upstream_status, e.returned_status) for e in posts[:2]] == [(200, 503), (200, 200)]
+    events = events_when(query, user, 2)
+    assert_stored_once(events, {r.insert_id for r in results})
+    profile = profile_when(query, user, lambda p: p.get("event_count") == 2)
+    assert profile["event_totals"] == {SONG: 2}
+
+
+# --- @amplitude/analytics-browser in Chromium -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sdk_site() -> Iterator[str]:
+    """tests/sdk_packages/ (its pages and node_modules, installed by `npm ci` unless they match
+    the lock) served on an origin of its own."""
+    try:
+        install_sdk_packages()
+    except NpmInstallError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with static_site(SDK_PACKAGES) as origin:
+        yield origin
+
+
+class AmplitudeWire(Wire):
+    """The Wire, reading Amplitude bodies: which event went in which request, and the answer."""
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        self.pump()
+        rows = []
+        for request in self.to_ingest():
+            if request.method != "POST":
+                continue
+            body = json_or_text(self.body_of(request))
+            if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+                continue
+            response = self.response_of(request)
+            answer = json_or_text(response.text()) if response is not None else None
+            for event in body["events"]:
+                rows.append(
+                    {
+                        "insert_id": event.get("insert_id"),
+                        "event_type": event.get("event_type"),
+                        "status": response.status if response is not None else None,
+                        "code": answer.get("code") if isinstance(answer, dict) else None,
+                    }
+                )
+        return rows
+
+    def answered_deliveries(self) -> list[dict[str, Any]] | None:
+        """The deliveries once every request has its answer; None before."""
+        rows = self.deliveries()
+        return rows if rows and all(r["status"] is not None for r in rows) else None
+
+
+def run_page(
+    browser: Any, site: str, target: str, user: str, name: str
+) -> tuple[dict[str, Any], AmplitudeWire, Any]:
+    """Open the page with the SDK sending to `target`; returns its final state, the wire and
+    the browser context (closed by the caller)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    wire = AmplitudeWire.attach(context, page, ingest=target, site=site)
+    query_string = urlencode(
+        {"ingest": target, "writeKey": WRITE_KEY, "user": user, "utm_source": "news"}
+    )
+    page.goto(f"{site}/pages/amplitude.html?{query_string}")
+    page.wait_for_function(
+        "() => window.sdkTest && window.sdkTest.state !== 'loading'", timeout=TIMEOUT_MS * 4
+    )
+    state: dict[str, Any] = page.evaluate("() => window.sdkTest")
+    return state, wire, context
+
+
+def save_wire(wire: Wire, name: str) -> None:
+    summary = wire.summary()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"sdk-wire-amplitude-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\namplitude-{name}: what the page at {wire.site} sent to {wire.ingest}")
+    print(compact(summary))
+
+
+def test_browser_sdk_builds_the_profile_on_a_page_of_another_origin(
+    browser: Any, running_stack: RunningStack, query: httpx.Client, sdk_site: str
+) -> None:
+    user = uid("amp-js")
+    state, wire, context = run_page(browser, sdk_site, running_stack.ingest_url, user, "browser")
+    try:
+        assert state["state"] == "called", state
+        assert {r["code"] for r in state["results"]} == {200}, state["results"]
+        rows = eventually(wire.answered_deliveries, timeout=DELIVERY_TIMEOUT_S)
+        # every request was answered 200, with a JSON body whose code is 200
+        assert {(r["status"], r["code"]) for r in rows} == {(200, 200)}, rows
+        sent = {r["insert_id"] for r in rows}
+        device = page_device_id(rows, wire)
+        import time as _t
+
+        _t.sleep(5)
+        print("DEBUG", query.get(f"/v1/users/{user}").text, stored_events(query, user))
+
+        profile = profile_when(query, user, operations_applied, timeout=DELIVERY_TIMEOUT_S)
+        custom = profile["custom"]
+        assert_operations(custom)
+        assert custom["last_song"] == 3  # user_properties on track events
+        # the campaign identify was sent under the device id alone, before setUserId: merged
+        assert custom["initial_utm_source"] == "news"
+        assert device in profile["anonymous_ids"]
+        assert configs_of(query, user) == {"checkout": "B"}
+
+        events = events_when(query, user, len(sent))
+        assert_stored_once(events, sent)
+        names = Counter(e["name"] for e in events)
+        assert names[SONG] == 3 and names["$exposure"] == 1
+        assert names["$page"] >= 1 and names["$identify"] >= 3
+        page_view = next(e for e in events if e["name"] == "$page")
+        assert page_view["pageName"] == "Amplitude analytics-browser against Profilestream ingest"
+        assert page_view["properties"]["path"] == "/pages/amplitude.html"
+        songs = daily_songs(query, user)
+        assert sum(songs.values()) == 3, songs
+
+        assert wire.foreign_urls() == [], "the page fetched from another origin"
+        assert wire.page_errors == []
+        assert [c for c in wire.console if c["type"] == "error"] == []
+    finally:
+        save_wire(wire, "browser")
+        context.close()
+
+
+def page_device_id(rows: list[dict[str, Any]], wire: AmplitudeWire) -> str:
+    """The device id the page's SDK sent (the same on every event)."""
+    devices = set()
+    for request in wire.to_ingest():
+        body = json_or_text(wire.body_of(request)) if request.method == "POST" else None
+        if isinstance(body, dict):
+            devices |= {e.get("device_id") for e in body.get("events", [])}
+    assert len(devices) == 1, devices
+    (device,) = devices
+    assert isinstance(device, str)
+    return device
+
+
+def test_browser_sdk_retry_after_a_lost_answer_is_stored_once(
+    browser: Any, running_stack: RunningStack, query: httpx.Client, sdk_site: str
+) -> None:
+    user = uid("amp-js-retry")
+    with forwarding_proxy(running_stack.ingest_url, "/amplitude/", fail_first=1) as proxy:
+        state, wire, context = run_page(browser, sdk_site, proxy.url, user, "retry")
+        try:
+            assert state["state"] == "called", state
+            assert {r["code"] for r in state["results"]} == {200}, state["results"]
+            rows = wire.deliveries()
+            # the first batch was answered 503 after ingest took it, and sent again
+            first_try = [r for r in rows if r["status"] == 503]
+            assert first_try, rows
+            resent = {r["insert_id"] for r in first_try}
+            again = [r for r in rows if r["insert_id"] in resent and r["status"] == 200]
+            assert {r["insert_id"] for r in again} == resent
+            sent = {r["insert_id"] for r in rows}
+            events = events_when(query, user, len(sent))
+            assert_stored_once(events, sent)
+            assert sum(daily_songs(query, user).values()) == 3
+        finally:
+            save_wire(wire, "retry")
+            context.close()
