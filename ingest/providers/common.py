@@ -22,7 +22,7 @@ from starlette.responses import Response
 from infra.http import ApiError, matching_secret
 from infra.settings import Settings
 from ingest.auth import origin_problem
-from ingest.limits import gunzip_bounded, read_body
+from ingest.limits import MAX_NESTING, gunzip_bounded, nesting_depth, read_body
 from ingest.normalize import InvalidEvent, Limits, normalize_event
 from schemas.events import Event
 from schemas.messages import FieldError
@@ -143,7 +143,10 @@ def iso(value: datetime) -> str:
 
 def stable_message_id(*parts: Any) -> str:
     """A messageId derived from what identifies an event when the SDK sent no id of its own,
-    so a resend of the same event dedups like one with an id."""
+    so a resend of the same event dedups like one with an id. Parts nested deeper than the
+    events ingest accepts are refused (orjson stops at 255 levels) as an InvalidEvent."""
+    if nesting_depth(list(parts)) > MAX_NESTING:
+        raise invalid("event", f"nests deeper than {MAX_NESTING} levels")
     digest = hashlib.sha256(orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS)).digest()
     return str(uuid.UUID(bytes=digest[:16], version=5))
 

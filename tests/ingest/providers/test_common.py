@@ -96,6 +96,11 @@ def test_stable_message_ids_and_text_ids() -> None:
     assert first == stable_message_id("Signed Up", 1700000000.5, "user-1")
     assert first != stable_message_id("Signed Up", 1700000000.5, "user-2")
     assert len(first) == 36
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(InvalidEvent, match="nests deeper"):
+        stable_message_id("E", deep)
     assert [text_id(v) for v in ("u", 7, 1.5, True, None, " ", {"a": 1})] == [
         "u",
         "7",
