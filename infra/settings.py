@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     max_message_id_length: int = 100
     # Corrected timestamps further than this in the future of receivedAt are rejected.
     max_future_skew_s: int = 24 * 3600
+    # Clock-skew correction (timestamp = receivedAt - (sentAt - originalTimestamp)) applies only
+    # when the client's clock is further than this from ours; closer, the difference is the
+    # request's transit time and the client's own times are kept. 0: always correct.
+    clock_skew_tolerance_s: float = Field(default=10.0, ge=0, le=3600)
     publish_timeout_s: float = 10.0
     retry_after_s: int = 5
     # Per-source token bucket counted in events, held by each ingest process (N replicas allow N

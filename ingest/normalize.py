@@ -26,6 +26,8 @@ class Limits:
     max_event_bytes: int = 32 * 1024
     max_message_id_length: int = 100
     max_future_skew: timedelta = timedelta(days=1)
+    # A client clock this close to ours is taken as right (PS_CLOCK_SKEW_TOLERANCE_S).
+    skew_tolerance: timedelta = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,20 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 
 
 def corrected_timestamp(
-    received_at: datetime, sent_at: datetime | None, original: datetime | None
+    received_at: datetime,
+    sent_at: datetime | None,
+    original: datetime | None,
+    tolerance: timedelta = timedelta(0),
 ) -> datetime:
-    """Segment's clock-skew correction: timestamp = receivedAt - (sentAt - originalTimestamp)."""
+    """Segment's clock-skew correction: timestamp = receivedAt - (sentAt - originalTimestamp),
+    unless the client's clock (sentAt) is within `tolerance` of ours. Then the difference is
+    the request's transit time, not a wrong clock: correcting by it would shift each request's
+    events by that request's latency, and reorder events sent milliseconds apart in two requests
+    (an identify sent at once, the next call batched; a first request delayed by its CORS
+    preflight)."""
     if original is None:
         return received_at
-    if sent_at is None:
+    if sent_at is None or abs(received_at - sent_at) <= tolerance:
         return original
     return received_at - (sent_at - original)
 
@@ -189,7 +199,9 @@ def normalize_event(
         original = incoming.originalTimestamp or incoming.timestamp
         original = to_utc_ms(original) if original else None
         sent_at = to_utc_ms(incoming.sentAt) if incoming.sentAt else None
-        timestamp = to_utc_ms(corrected_timestamp(received, sent_at, original))
+        timestamp = to_utc_ms(
+            corrected_timestamp(received, sent_at, original, limits.skew_tolerance)
+        )
     except OverflowError:
         # e.g. year 1 at UTC+1, or sentAt and originalTimestamp millennia apart
         errors.append(

@@ -65,6 +65,7 @@ def limits_of(settings: Settings) -> Limits:
         max_event_bytes=settings.max_event_bytes,
         max_message_id_length=settings.max_message_id_length,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+        skew_tolerance=timedelta(seconds=settings.clock_skew_tolerance_s),
     )
 
 

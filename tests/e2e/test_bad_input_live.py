@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import corpus
+from tests.support import corpus, provider_corpus
 from tests.support.polling import eventually
-from tests.support.stack import WRITE_KEY, RunningStack
+from tests.support.stack import SOURCE_SECRET, WRITE_KEY, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -115,3 +115,78 @@ def test_edge_cases_live(
     assert response.status_code == 200, response.text
     eventually(lambda: stored_message_ids(query, user))
     assert_alive(running_stack)
+
+
+# --- the third-party endpoints ---------------------------------------------------------------
+
+LIVE_PROVIDER_CASES = 160
+
+
+def send_provider(client: httpx.Client, case: provider_corpus.ProviderRequest) -> httpx.Response:
+    return client.request(case.method, case.path, content=case.body, headers=case.headers)
+
+
+def test_provider_corpus_cases_live(running_stack: RunningStack, query: httpx.Client) -> None:
+    """Bad PostHog, Mixpanel, Amplitude and webhook requests over HTTP: each answered in the
+    provider's shape without a 5xx, and the valid events sent beside the bad ones stored, each
+    once, in the query API."""
+    run = f"plive-{uuid.uuid4().hex[:8]}"
+    cases = provider_corpus.live_provider_selection(
+        provider_corpus.build_provider_corpus(WRITE_KEY, SOURCE_SECRET, run), LIVE_PROVIDER_CASES
+    )
+    assert len(cases) == LIVE_PROVIDER_CASES
+    assert {c.protocol for c in cases} == set(provider_corpus.PROTOCOLS)
+
+    problems: list[str] = []
+    with httpx.Client(base_url=running_stack.ingest_url, timeout=30) as client:
+        for case in cases:
+            response = send_provider(client, case)
+            found = provider_corpus.provider_answer_problems(
+                case, response.status_code, response.content
+            )
+            problems += [f"{case.name}: {p}" for p in found]
+    assert not problems, "\n".join(problems[:40])
+    assert_alive(running_stack)
+
+    kept = [k for c in cases if isinstance(c.expect, provider_corpus.Keep) for k in c.expect.kept]
+    expected: dict[str, Counter[str]] = {}
+    for k in kept:
+        expected.setdefault(k.profile_key, Counter())[k.message_id] += 1
+    assert set(expected) == {f"{run}-{p}-user" for p in provider_corpus.PROTOCOLS}
+    assert max(n for c in expected.values() for n in c.values()) == 1, "corpus reuses an id"
+
+    def all_arrived() -> dict[str, list[str]] | None:
+        found = {}
+        for user, wanted in expected.items():
+            ids = stored_message_ids(query, user)
+            if ids is None or not set(wanted) <= set(ids):
+                return None
+            found[user] = ids
+        return found
+
+    stored = eventually(all_arrived, timeout=30)
+    for user, ids in stored.items():
+        repeated = [i for i, n in Counter(ids).items() if n > 1]
+        assert not repeated, f"{user}: stored more than once: {repeated[:5]}"
+        assert set(expected[user]) <= set(ids)
+    assert_alive(running_stack)
+
+
+def test_provider_edge_cases_live(running_stack: RunningStack, query: httpx.Client) -> None:
+    """The provider corpus' edge cases (nesting past orjson's limit, with and without the id a
+    provider would otherwise hash), live, each on a connection of its own."""
+    run = f"pedges-{uuid.uuid4().hex[:8]}"
+    cases = [
+        c for c in provider_corpus.build_provider_corpus(WRITE_KEY, SOURCE_SECRET, run) if c.edge
+    ]
+    assert cases
+    problems: list[str] = []
+    for case in cases:
+        with httpx.Client(base_url=running_stack.ingest_url, timeout=30) as client:
+            response = send_provider(client, case)
+        found = provider_corpus.provider_answer_problems(
+            case, response.status_code, response.content
+        )
+        problems += [f"{case.name}: {p}" for p in found]
+    assert_alive(running_stack)
+    assert not problems, f"edge: {cases[0].edge}\n" + "\n".join(problems[:40])

@@ -24,6 +24,14 @@ from tests.support.corpus import (
     build_corpus,
     response_problems,
 )
+from tests.support.provider_corpus import (
+    PROTOCOLS,
+    Keep,
+    ProviderRequest,
+    Refuse,
+    build_provider_corpus,
+    provider_answer_problems,
+)
 from tests.support.publishers import RecordingPublisher
 
 WRITE_KEY = "corpus-write-key"
@@ -139,4 +147,104 @@ def test_corpus_is_deterministic() -> None:
     again = build_corpus(WRITE_KEY)
     assert [(c.name, c.body, c.headers, c.expect) for c in again] == [
         (c.name, c.body, c.headers, c.expect) for c in CASES
+    ]
+
+
+# --- the third-party endpoints: /posthog, /mixpanel, /amplitude, /webhooks -----------------------
+
+PROVIDER_SECRET = "corpus-source-secret"
+PROVIDER_SETTINGS = Settings.from_environment(
+    {"PS_WRITE_KEYS": f"{WRITE_KEY}:corpus", "PS_SOURCE_SECRETS": f"{PROVIDER_SECRET}:corpus"}
+)
+PROVIDER_CASES = build_provider_corpus(WRITE_KEY, PROVIDER_SECRET)
+
+
+@pytest.fixture(scope="module")
+async def provider_ingest() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingPublisher]]:
+    publisher = RecordingPublisher(PROVIDER_SETTINGS)
+    app = create_app(PROVIDER_SETTINGS, publisher)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+        yield client, publisher
+
+
+def provider_published_problems(case: ProviderRequest, records: list[Record]) -> list[str]:
+    """Nothing published for a refused request; else every valid event once, under its
+    profile key, as a valid `Event`, and a rejection record for each refused index."""
+    events: list[tuple[bytes, Event]] = []
+    indices: list[int] = []
+    for topic, key, value in records:
+        if topic == PROVIDER_SETTINGS.events_topic:
+            event = EventMessage.model_validate_json(value).event
+            Event.model_validate(event.model_dump())
+            events.append((key, event))
+        elif topic == PROVIDER_SETTINGS.rejections_topic:
+            indices.append(RejectionMessage.model_validate_json(value).index)
+    if isinstance(case.expect, Refuse):
+        return [f"a refused request published {len(events)} events"] if events else []
+    expect = case.expect
+    problems: list[str] = []
+    wanted = Counter((k.message_id, k.profile_key) for k in expect.kept)
+    produced = Counter((e.message_id, key.decode()) for key, e in events)
+    missing = wanted - produced
+    repeated = [pair for pair in wanted if produced[pair] > 1]
+    others = sum((produced - wanted).values())
+    if missing or repeated:
+        problems.append(f"valid events lost {list(missing)[:5]} or repeated {repeated[:5]}")
+    if others > len(expect.either):
+        problems.append(f"{others} events published beyond the valid ones")
+    listed = set(indices)
+    absent = sorted(set(expect.rejected) - listed)[:10]
+    stray = sorted(listed - set(expect.rejected) - set(expect.either))[:10]
+    if absent or stray or len(indices) != len(listed):
+        problems.append(f"rejection records: missing {absent}, unexpected {stray}")
+    return problems
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in PROVIDER_CASES])
+async def test_provider_bad_request(
+    case: ProviderRequest, provider_ingest: tuple[httpx.AsyncClient, RecordingPublisher]
+) -> None:
+    client, publisher = provider_ingest
+    publisher.records.clear()
+    response = await client.request(case.method, case.path, content=case.body, headers=case.headers)
+    problems = provider_answer_problems(case, response.status_code, response.content)
+    if response.status_code < 500:
+        problems += provider_published_problems(case, publisher.records)
+    edge = f" (edge: {case.edge})" if case.edge else ""
+    assert not problems, f"{case.name}{edge}:\n" + "\n".join(problems)
+
+
+def test_provider_corpus_covers_every_endpoint_and_kind_of_input() -> None:
+    """Every provider, each in every category of bad input, refusals naming fields, and no
+    valid event's messageId used twice (the live test counts each once)."""
+    assert {c.protocol for c in PROVIDER_CASES} == set(PROTOCOLS)
+    for protocol in PROTOCOLS:
+        categories = {c.category for c in PROVIDER_CASES if c.protocol == protocol}
+        assert categories >= {
+            "valid",
+            "wrong-item",
+            "odd-item",
+            "bad-body",
+            "gzip-bomb",
+            "bad-encoding",
+            "huge-batch",
+            "auth",
+            "bad-shape",
+            "wrong-method",
+            "unknown-path",
+            "deep-nesting",
+        }, protocol
+    kept = Counter(
+        k.message_id for c in PROVIDER_CASES if isinstance(c.expect, Keep) for k in c.expect.kept
+    )
+    assert kept and max(kept.values()) == 1
+    partial = [c for c in PROVIDER_CASES if isinstance(c.expect, Keep) and c.expect.rejected]
+    assert len(partial) >= 150, "bad items among valid ones"
+
+
+def test_provider_corpus_is_deterministic() -> None:
+    again = build_provider_corpus(WRITE_KEY, PROVIDER_SECRET)
+    assert [(c.name, c.body, c.headers, c.expect) for c in again] == [
+        (c.name, c.body, c.headers, c.expect) for c in PROVIDER_CASES
     ]

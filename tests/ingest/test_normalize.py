@@ -55,6 +55,45 @@ def test_corrected_timestamp_applies_skew_correction() -> None:
     )
 
 
+def test_a_client_clock_within_the_tolerance_is_taken_as_right() -> None:
+    received = datetime(2026, 1, 1, 12, 0, 0, 300000, tzinfo=UTC)
+    sent = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)  # 300 ms in transit, or a clock 300 ms off
+    original = datetime(2026, 1, 1, 11, 59, 59, tzinfo=UTC)
+    tolerance = timedelta(seconds=10)
+    assert corrected_timestamp(received, sent, original, tolerance) == original
+    assert corrected_timestamp(received, sent, original) == original + timedelta(milliseconds=300)
+    far = datetime(2026, 1, 1, 11, 59, 49, tzinfo=UTC)  # 11.3 s off: corrected
+    assert corrected_timestamp(received, far, original, tolerance) == original + (received - far)
+
+
+def test_two_requests_in_flight_keep_the_order_their_events_were_made_in() -> None:
+    # an identify sent at once (slow: its CORS preflight first) and a set made 10 ms later,
+    # sent in the next request: corrected each by its own transit time they would swap
+    made = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    first = normalize_event(
+        {
+            "type": "identify",
+            "userId": "u",
+            "timestamp": made.isoformat(),
+            "sentAt": made.isoformat(),
+        },
+        received_at=made + timedelta(milliseconds=250),
+        source="web",
+    )
+    later = made + timedelta(milliseconds=10)
+    second = normalize_event(
+        {
+            "type": "identify",
+            "userId": "u",
+            "timestamp": later.isoformat(),
+            "sentAt": later.isoformat(),
+        },
+        received_at=later + timedelta(milliseconds=20),
+        source="web",
+    )
+    assert first.timestamp < second.timestamp
+
+
 def test_corrected_timestamp_without_sent_at_uses_original() -> None:
     original = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
     assert corrected_timestamp(RECEIVED, None, original) == original

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,8 +45,6 @@ EXPERIMENT_VARIANT = "[Experiment] Variant"
 ASSIGNMENT_SUFFIX = ".variant"
 # The user property Amplitude keeps per flag: "[Experiment] <flag>" = variant.
 EXPERIMENT_PROPERTY_PREFIX = "[Experiment] "
-# A client clock this close to ours is taken as right (see `upload_time`).
-LATENCY_TOLERANCE = timedelta(seconds=10)
 # "ip" when the browser asks the server to use the request's address.
 REMOTE_IP = "$remote"
 
@@ -133,13 +131,9 @@ class Upload:
 
 
 def upload_time(value: Any, received_at: datetime) -> str | None:
-    """client_upload_time as an ISO string in UTC, when it shows the client's clock off by more
-    than transport latency (`LATENCY_TOLERANCE`); None when absent or within it. Raises
-    ValueError when it is not an ISO 8601 date-time.
-
-    Within the tolerance the difference is the request's latency, not a wrong clock: correcting
-    by it would shift each request's events by that request's latency (a first request waits
-    for its CORS preflight too), and reorder events sent milliseconds apart in two requests."""
+    """client_upload_time as an ISO string in UTC (the event's `sentAt`: normalization corrects
+    the clock skew by it, unless it is within PS_CLOCK_SKEW_TOLERANCE_S of our clock); None when
+    absent. Raises ValueError when it is not an ISO 8601 date-time."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -147,8 +141,6 @@ def upload_time(value: Any, received_at: datetime) -> str | None:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    if abs(received_at - parsed) <= LATENCY_TOLERANCE:
-        return None
     return iso(parsed.astimezone(UTC))
 
 
