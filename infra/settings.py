@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_WRITE_KEY = "dev-write-key"
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented embedded-mode default
+# The dev write key's server-side secret (PS_SOURCE_SECRETS), when none is set.
+DEV_SOURCE_SECRET = "dev-source-secret"  # noqa: S105 - the documented embedded-mode default
 
 
 ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
@@ -83,7 +85,7 @@ class Settings(BaseSettings):
     # PS_WRITE_KEYS: what a server proves itself with where a public write key is not enough.
     # Mixpanel's /import takes one as its Basic-auth secret (user name or password), and a
     # Segment Webhooks destination signs its bodies with one (X-Signature, HMAC-SHA1). Empty:
-    # both are refused.
+    # both are refused, except that the dev write key's source gets `dev-source-secret`.
     source_secrets: SecretStr = SecretStr("")
     # How long a browser may cache a CORS preflight answer.
     cors_max_age_s: int = Field(default=600, ge=0, le=86400)
@@ -154,6 +156,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PS_WRITE_KEY_ORIGINS names {len(unknown)} key(s) that PS_WRITE_KEYS does not"
             )
+        dev_source = self.write_key_map().get(DEV_WRITE_KEY)
+        if dev_source is not None and not self.source_secrets.get_secret_value().strip():
+            # the embedded default: the dev write key's source gets the dev secret too
+            self.source_secrets = SecretStr(f"{DEV_SOURCE_SECRET}:{dev_source}")
+            self._source_secret_map = None
         strays = set(self.source_secret_map().values()) - set(self.write_key_map().values())
         if strays:
             raise ValueError(

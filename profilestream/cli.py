@@ -32,10 +32,12 @@ def banner(settings: Settings) -> str:
     query = f"http://{settings.query_host}:{settings.query_port}"
     write_key = next(iter(settings.write_key_map()), "<none>")
     token = settings.admin_token.get_secret_value()
+    secret = next(iter(settings.source_secret_map()), "<none>")
     return f"""
 Profilestream is up (embedded: Tansu, Valkey, chDB; data in {settings.data_dir.resolve()})
   ingest  {ingest}   write key: {write_key}
   query   {query}   admin token: {token}
+  source secret: {secret}   (Mixpanel /import, Segment webhook signatures: PS_SOURCE_SECRETS)
   dashboard  {query}/dashboard/   (sign in with the admin token)
   browser SDK  {ingest}{versioned_path()}   (the snippet: README, "Send events from a website")
   logs    {(settings.data_dir / "logs").resolve()}

@@ -192,10 +192,9 @@ def normalized(mapped: Sequence[Mapping[str, Any]], received: Received) -> list[
     for raw in mapped:
         data = dict(raw)
         context = data.get("context")
-        data["context"] = {
-            **(context if isinstance(context, dict) else {}),
-            "protocol": received.protocol,
-        }
+        if context is None or isinstance(context, dict):
+            data["context"] = {**(context or {}), "protocol": received.protocol}
+        # else left as it is, for normalize_event to refuse naming `context`
         events.append(
             normalize_event(
                 data,

@@ -6,77 +6,41 @@ the profile (every user-property operation applied, in event-time order), the se
 daily counts and the configs served; and that an SDK's retry of a batch ingest had already
 taken (a proxy answers 503 after forwarding it) is stored once.
 
-What the page sent and what ingest answered is written to
-test-artifacts/sdk-wire-amplitude-<case>.json and printed (`pytest -s` shows it)."""
+What the page sent and what ingest answered is written to test-artifacts/sdk-wire-<test>.json
+and printed (`pytest -s` shows it)."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from amplitude import Amplitude, BaseEvent, Config, EventOptions, Identify, Revenue
 
-from tests.support.browser import ARTIFACTS
 from tests.support.forwarding_proxy import forwarding_proxy
-from tests.support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
-from tests.support.page_wire import Wire, compact, json_or_text
+from tests.support.page_wire import Wire, json_or_text
 from tests.support.polling import eventually
 from tests.support.queries import profile_when, uid
+from tests.support.query_checks import (
+    assert_stored_once,
+    configs_of,
+    daily_counts,
+    events_counting,
+)
+from tests.support.sdk_pages import PAGE_TIMEOUT_MS, SdkPage, assert_page_quiet
 from tests.support.stack import WRITE_KEY, RunningStack
-from tests.support.static_site import static_site
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_MS = 15_000
 DELIVERY_TIMEOUT_S = 45.0
 SONG = "Song Played"
 
 
 # --- shared -------------------------------------------------------------------------------------
-
-
-def stored_events(query: httpx.Client, user: str) -> list[dict[str, Any]]:
-    response = query.get(f"/v1/users/{user}/events", params={"limit": 1000})
-    if response.status_code == 404:
-        return []
-    response.raise_for_status()
-    return list(response.json()["events"])
-
-
-def events_when(query: httpx.Client, user: str, count: int) -> list[dict[str, Any]]:
-    """The user's stored events once there are at least `count`."""
-    return eventually(
-        lambda: found if len(found := stored_events(query, user)) >= count else None,
-        timeout=DELIVERY_TIMEOUT_S,
-    )
-
-
-def assert_stored_once(events: list[dict[str, Any]], sent_ids: set[str]) -> None:
-    by_id = Counter(e["messageId"] for e in events)
-    assert {k: n for k, n in by_id.items() if n > 1} == {}, "stored twice"
-    assert set(by_id) == sent_ids
-
-
-def daily_songs(query: httpx.Client, user: str) -> dict[str, int]:
-    daily = query.get(
-        f"/v1/users/{user}/events/daily", params={"event": SONG, "days": 2, "tz": "UTC"}
-    )
-    assert daily.status_code == 200, daily.text
-    return {row["date"]: row["count"] for row in daily.json()}
-
-
-def configs_of(query: httpx.Client, user: str) -> dict[str, str]:
-    response = query.get(f"/v1/users/{user}/configs")
-    assert response.status_code == 200, response.text
-    return {c["config"]: c["variation"] for c in response.json()}
 
 
 def operations_applied(profile: dict[str, Any]) -> bool:
@@ -211,8 +175,8 @@ def test_python_sdk_builds_the_profile_with_every_operation(
     assert device in profile["anonymous_ids"]  # user_id + device_id on one event: merged
     assert configs_of(query, user) == {"checkout": "B"}
 
-    events = events_when(query, user, 10)
-    assert_stored_once(events, {r.insert_id for r in results if r.user_id == user})
+    events = events_counting(query, user, 10, timeout=DELIVERY_TIMEOUT_S)
+    assert_stored_once(events, exactly={r.insert_id for r in results if r.user_id == user})
     assert Counter(e["name"] for e in events) == Counter(
         {
             "Signed Up": 1,
@@ -228,7 +192,7 @@ def test_python_sdk_builds_the_profile_with_every_operation(
     assert group["properties"]["group_type"] == "company"
     revenue = next(e for e in events if e["name"] == "revenue_amount")
     assert revenue["properties"]["$price"] == 9.99 and revenue["properties"]["$quantity"] == 2
-    songs = daily_songs(query, user)
+    songs = daily_counts(query, user, SONG)
     assert sum(songs.values()) == 3, songs
 
     cleared_profile = profile_when(
@@ -254,8 +218,8 @@ def test_python_sdk_retry_after_a_lost_answer_is_stored_once(
     # the first request reached ingest and was answered 503 by the proxy; the SDK resent it
     posts = [e for e in exchanges if e.method == "POST"]
     assert [(e.upstream_status, e.returned_status) for e in posts[:2]] == [(200, 503), (200, 200)]
-    events = events_when(query, user, 2)
-    assert_stored_once(events, {r.insert_id for r in results})
+    events = events_counting(query, user, 2, timeout=DELIVERY_TIMEOUT_S)
+    assert_stored_once(events, exactly={r.insert_id for r in results})
     profile = profile_when(query, user, lambda p: p.get("event_count") == 2)
     assert profile["event_totals"] == {SONG: 2}
 
@@ -263,28 +227,12 @@ def test_python_sdk_retry_after_a_lost_answer_is_stored_once(
 # --- @amplitude/analytics-browser in Chromium -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sdk_site() -> Iterator[str]:
-    """tests/sdk_packages/ (its pages and node_modules, installed by `npm ci` unless they match
-    the lock) served on an origin of its own."""
-    try:
-        install_sdk_packages()
-    except NpmInstallError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with static_site(SDK_PACKAGES) as origin:
-        yield origin
-
-
 class AmplitudeWire(Wire):
     """The Wire, reading Amplitude bodies: which event went in which request, and the answer."""
 
     def deliveries(self) -> list[dict[str, Any]]:
-        self.pump()
         rows = []
-        for request in self.to_ingest():
-            if request.method != "POST":
-                continue
-            body = json_or_text(self.body_of(request))
+        for request, body in self.json_posts():
             if not isinstance(body, dict) or not isinstance(body.get("events"), list):
                 continue
             response = self.response_of(request)
@@ -306,85 +254,57 @@ class AmplitudeWire(Wire):
         return rows if rows and all(r["status"] is not None for r in rows) else None
 
 
-def run_page(
-    browser: Any, site: str, target: str, user: str, name: str
-) -> tuple[dict[str, Any], AmplitudeWire, Any]:
-    """Open the page with the SDK sending to `target`; returns its final state, the wire and
-    the browser context (closed by the caller)."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    wire = AmplitudeWire.attach(context, page, ingest=target, site=site)
-    query_string = urlencode(
-        {"ingest": target, "writeKey": WRITE_KEY, "user": user, "utm_source": "news"}
+def open_page(sdk_page: SdkPage, sends_to: str, user: str) -> tuple[dict[str, Any], AmplitudeWire]:
+    """amplitude.html, opened from a campaign (utm_source=news), the SDK sending to `sends_to`."""
+    return sdk_page.open(
+        AmplitudeWire,
+        "amplitude.html",
+        sends_to,
+        user,
+        extra={"utm_source": "news"},
+        timeout_ms=PAGE_TIMEOUT_MS * 4,
     )
-    page.goto(f"{site}/pages/amplitude.html?{query_string}")
-    page.wait_for_function(
-        "() => window.sdkTest && window.sdkTest.state !== 'loading'", timeout=TIMEOUT_MS * 4
-    )
-    state: dict[str, Any] = page.evaluate("() => window.sdkTest")
-    return state, wire, context
-
-
-def save_wire(wire: Wire, name: str) -> None:
-    summary = wire.summary()
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"sdk-wire-amplitude-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\namplitude-{name}: what the page at {wire.site} sent to {wire.ingest}")
-    print(compact(summary))
 
 
 def test_browser_sdk_builds_the_profile_on_a_page_of_another_origin(
-    browser: Any, running_stack: RunningStack, query: httpx.Client, sdk_site: str
+    running_stack: RunningStack, query: httpx.Client, sdk_page: SdkPage
 ) -> None:
     user = uid("amp-js")
-    state, wire, context = run_page(browser, sdk_site, running_stack.ingest_url, user, "browser")
-    try:
-        assert state["state"] == "called", state
-        assert {r["code"] for r in state["results"]} == {200}, state["results"]
-        rows = eventually(wire.answered_deliveries, timeout=DELIVERY_TIMEOUT_S)
-        # every request was answered 200, with a JSON body whose code is 200
-        assert {(r["status"], r["code"]) for r in rows} == {(200, 200)}, rows
-        sent = {r["insert_id"] for r in rows}
-        device = page_device_id(rows, wire)
-        import time as _t
+    state, wire = open_page(sdk_page, running_stack.ingest_url, user)
+    assert {r["code"] for r in state["results"]} == {200}, state["results"]
+    rows = eventually(wire.answered_deliveries, timeout=DELIVERY_TIMEOUT_S)
+    # every request was answered 200, with a JSON body whose code is 200
+    assert {(r["status"], r["code"]) for r in rows} == {(200, 200)}, rows
+    sent = {r["insert_id"] for r in rows}
+    device = page_device_id(rows, wire)
 
-        _t.sleep(5)
-        print("DEBUG", query.get(f"/v1/users/{user}").text, stored_events(query, user))
+    profile = profile_when(query, user, operations_applied, timeout=DELIVERY_TIMEOUT_S)
+    custom = profile["custom"]
+    assert_operations(custom)
+    assert custom["last_song"] == 3  # user_properties on track events
+    # the campaign identify was sent under the device id alone, before setUserId: merged
+    assert custom["initial_utm_source"] == "news"
+    assert device in profile["anonymous_ids"]
+    assert configs_of(query, user) == {"checkout": "B"}
 
-        profile = profile_when(query, user, operations_applied, timeout=DELIVERY_TIMEOUT_S)
-        custom = profile["custom"]
-        assert_operations(custom)
-        assert custom["last_song"] == 3  # user_properties on track events
-        # the campaign identify was sent under the device id alone, before setUserId: merged
-        assert custom["initial_utm_source"] == "news"
-        assert device in profile["anonymous_ids"]
-        assert configs_of(query, user) == {"checkout": "B"}
+    events = events_counting(query, user, len(sent), timeout=DELIVERY_TIMEOUT_S)
+    assert_stored_once(events, exactly=sent)
+    names = Counter(e["name"] for e in events)
+    assert names[SONG] == 3 and names["$exposure"] == 1
+    assert names["$page"] >= 1 and names["$identify"] >= 3
+    page_view = next(e for e in events if e["name"] == "$page")
+    assert page_view["pageName"] == "Amplitude analytics-browser against Profilestream ingest"
+    assert page_view["properties"]["path"] == "/pages/amplitude.html"
+    songs = daily_counts(query, user, SONG)
+    assert sum(songs.values()) == 3, songs
 
-        events = events_when(query, user, len(sent))
-        assert_stored_once(events, sent)
-        names = Counter(e["name"] for e in events)
-        assert names[SONG] == 3 and names["$exposure"] == 1
-        assert names["$page"] >= 1 and names["$identify"] >= 3
-        page_view = next(e for e in events if e["name"] == "$page")
-        assert page_view["pageName"] == "Amplitude analytics-browser against Profilestream ingest"
-        assert page_view["properties"]["path"] == "/pages/amplitude.html"
-        songs = daily_songs(query, user)
-        assert sum(songs.values()) == 3, songs
-
-        assert wire.foreign_urls() == [], "the page fetched from another origin"
-        assert wire.page_errors == []
-        assert [c for c in wire.console if c["type"] == "error"] == []
-    finally:
-        save_wire(wire, "browser")
-        context.close()
+    assert_page_quiet(wire)
 
 
 def page_device_id(rows: list[dict[str, Any]], wire: AmplitudeWire) -> str:
     """The device id the page's SDK sent (the same on every event)."""
     devices = set()
-    for request in wire.to_ingest():
-        body = json_or_text(wire.body_of(request)) if request.method == "POST" else None
+    for _, body in wire.json_posts():
         if isinstance(body, dict):
             devices |= {e.get("device_id") for e in body.get("events", [])}
     assert len(devices) == 1, devices
@@ -394,25 +314,20 @@ def page_device_id(rows: list[dict[str, Any]], wire: AmplitudeWire) -> str:
 
 
 def test_browser_sdk_retry_after_a_lost_answer_is_stored_once(
-    browser: Any, running_stack: RunningStack, query: httpx.Client, sdk_site: str
+    running_stack: RunningStack, query: httpx.Client, sdk_page: SdkPage
 ) -> None:
     user = uid("amp-js-retry")
     with forwarding_proxy(running_stack.ingest_url, "/amplitude/", fail_first=1) as proxy:
-        state, wire, context = run_page(browser, sdk_site, proxy.url, user, "retry")
-        try:
-            assert state["state"] == "called", state
-            assert {r["code"] for r in state["results"]} == {200}, state["results"]
-            rows = wire.deliveries()
-            # the first batch was answered 503 after ingest took it, and sent again
-            first_try = [r for r in rows if r["status"] == 503]
-            assert first_try, rows
-            resent = {r["insert_id"] for r in first_try}
-            again = [r for r in rows if r["insert_id"] in resent and r["status"] == 200]
-            assert {r["insert_id"] for r in again} == resent
-            sent = {r["insert_id"] for r in rows}
-            events = events_when(query, user, len(sent))
-            assert_stored_once(events, sent)
-            assert sum(daily_songs(query, user).values()) == 3
-        finally:
-            save_wire(wire, "retry")
-            context.close()
+        state, wire = open_page(sdk_page, proxy.url, user)
+        assert {r["code"] for r in state["results"]} == {200}, state["results"]
+        rows = wire.deliveries()
+        # the first batch was answered 503 after ingest took it, and sent again
+        first_try = [r for r in rows if r["status"] == 503]
+        assert first_try, rows
+        resent = {r["insert_id"] for r in first_try}
+        again = [r for r in rows if r["insert_id"] in resent and r["status"] == 200]
+        assert {r["insert_id"] for r in again} == resent
+        sent = {r["insert_id"] for r in rows}
+        events = events_counting(query, user, len(sent), timeout=DELIVERY_TIMEOUT_S)
+        assert_stored_once(events, exactly=sent)
+        assert sum(daily_counts(query, user, SONG).values()) == 3

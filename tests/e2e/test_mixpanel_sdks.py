@@ -16,85 +16,33 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 from mixpanel import Consumer, Mixpanel, MixpanelException
 
-from tests.support.browser import ARTIFACTS
 from tests.support.forwarding_proxy import forwarding_proxy
-from tests.support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
-from tests.support.page_wire import Wire, compact
+from tests.support.page_wire import Wire
 from tests.support.polling import eventually
 from tests.support.queries import profile_when, uid
+from tests.support.query_checks import (
+    DELIVERY_TIMEOUT_S,
+    SENTINEL,
+    assert_stored_once,
+    configs_of,
+    events_when,
+    recent_count,
+    stored_after_all_sent_for,
+)
+from tests.support.sdk_pages import SdkPage, assert_page_quiet
 from tests.support.stack import SOURCE_SECRET, WRITE_KEY, RunningStack
-from tests.support.static_site import static_site
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_MS = 15_000
-DELIVERY_TIMEOUT_S = 60.0
 TRACK_EVENT = "Song Played"
-SENTINEL = "Sentinel"
-
-
-def stored_events(query: httpx.Client, user: str) -> list[dict[str, Any]]:
-    response = query.get(f"/v1/users/{user}/events", params={"limit": 1000})
-    if response.status_code == 404:
-        return []
-    response.raise_for_status()
-    return list(response.json()["events"])
-
-
-def events_when(query: httpx.Client, user: str, expected: Counter[str]) -> list[dict[str, Any]]:
-    """The user's stored events once at least `expected` (by name) are there."""
-
-    def probe() -> list[dict[str, Any]] | None:
-        found = stored_events(query, user)
-        names = Counter(e["name"] for e in found)
-        return found if all(names[n] >= k for n, k in expected.items()) else None
-
-    return eventually(probe, timeout=DELIVERY_TIMEOUT_S)
-
-
-def configs_of(query: httpx.Client, user: str) -> dict[str, str]:
-    response = query.get(f"/v1/users/{user}/configs")
-    response.raise_for_status()
-    return {c["config"]: c["variation"] for c in response.json()}
-
-
-def todays_count(query: httpx.Client, user: str, event: str) -> int:
-    daily = query.get(
-        f"/v1/users/{user}/events/daily", params={"event": event, "days": 2, "tz": "UTC"}
-    )
-    assert daily.status_code == 200, daily.text
-    return int(sum(row["count"] for row in daily.json()))
-
-
-def assert_stored_once(events: list[dict[str, Any]]) -> None:
-    twice = {k: n for k, n in Counter(e["messageId"] for e in events).items() if n > 1}
-    assert twice == {}, "stored twice"
-
-
-def after_all_sent_for(
-    ingest: httpx.Client, query: httpx.Client, user: str, ids: list[str]
-) -> None:
-    """Returns once every event sent for `ids` before this call has been processed: a sentinel
-    per id, sent through the Segment API, lands on the same partition (the key is the id) after
-    them, and shows in `user`'s sequence."""
-    for n, profile_id in enumerate(ids):
-        field = "userId" if profile_id == user else "anonymousId"
-        sent = ingest.post(
-            "/v1/track", json={field: profile_id, "event": SENTINEL, "properties": {"n": n}}
-        )
-        assert sent.status_code == 200, sent.text
-    events_when(query, user, Counter({SENTINEL: len(ids)}))
 
 
 # --- mixpanel (PyPI) --------------------------------------------------------------------------
@@ -168,7 +116,7 @@ def test_mixpanel_python_builds_the_profile(
     }
     assert profile["rejections"] == []
     assert eventually(lambda: configs_of(query, user) or None) == {"checkout": "B"}
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
 
     # the group's record is stored under the group, as a group event
     group_events = events_when(query, f"$group:company:{group}", Counter({"$group": 1}))
@@ -192,21 +140,6 @@ def test_mixpanel_python_refusals_raise_in_the_sdk(running_stack: RunningStack) 
 # --- mixpanel-browser in Chromium -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sdk_node_modules() -> Path:
-    try:
-        return install_sdk_packages()
-    except NpmInstallError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def sdk_site(sdk_node_modules: Path) -> Iterator[str]:
-    """tests/sdk_packages/ (its pages and node_modules) served on an origin of its own."""
-    with static_site(SDK_PACKAGES) as origin:
-        yield origin
-
-
 def form_records(body: str | None) -> list[dict[str, Any]]:
     """mixpanel-browser's body: data=<base64 of a JSON array>, URL-encoded."""
     data = parse_qs(body or "").get("data", [""])[0]
@@ -219,12 +152,8 @@ class MixpanelWire(Wire):
 
     def track_rows(self) -> list[dict[str, Any]]:
         """One row per event per /track request that carried it: $insert_id, name, status."""
-        self.pump()
         rows = []
-        for request in self.to_ingest():
-            path = urlsplit(request.url).path
-            if request.method != "POST" or not path.startswith("/mixpanel/track"):
-                continue
+        for request in self.posts("/mixpanel/track"):
             response = self.response_of(request)
             for record in form_records(self.body_of(request)):
                 rows.append(
@@ -237,66 +166,7 @@ class MixpanelWire(Wire):
         return rows
 
     def engage_records(self) -> int:
-        self.pump()
-        return sum(
-            len(form_records(self.body_of(r)))
-            for r in self.to_ingest()
-            if r.method == "POST" and urlsplit(r.url).path.startswith("/mixpanel/engage")
-        )
-
-    def answered(self) -> list[tuple[str, str, int]]:
-        self.pump()
-        return [
-            (r.method, urlsplit(r.url).path, self.response_of(r).status)
-            for r in self.to_ingest()
-            if self.response_of(r) is not None
-        ]
-
-
-@dataclass
-class MixpanelPage:
-    """A page in a fresh browser context; `open` attaches the Wire to the origin the page
-    sends to (ingest, or a proxy in front of it) and loads mixpanel.html."""
-
-    context: Any
-    page: Any
-    site: str
-    wire: MixpanelWire | None = None
-
-    def open(self, sends_to: str, user: str) -> tuple[dict[str, Any], MixpanelWire]:
-        self.wire = MixpanelWire.attach(self.context, self.page, ingest=sends_to, site=self.site)
-        query_string = urlencode({"ingest": sends_to, "writeKey": WRITE_KEY, "user": user})
-        self.page.goto(f"{self.site}/pages/mixpanel.html?{query_string}")
-        self.page.wait_for_function("() => window.sdkTest && window.sdkTest.state !== 'loading'")
-        state: dict[str, Any] = self.page.evaluate("() => window.sdkTest")
-        assert state["state"] == "called", state
-        return state, self.wire
-
-
-@pytest.fixture
-def mixpanel_page(
-    browser: Any, sdk_site: str, request: pytest.FixtureRequest
-) -> Iterator[MixpanelPage]:
-    """The page; afterwards its Wire's summary is written to test-artifacts/sdk-wire-<test>.json
-    and printed, and a failed test's page is screenshotted."""
-    name = request.node.name.removeprefix("test_")
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    opened = MixpanelPage(context, page, sdk_site)
-    yield opened
-    try:
-        if opened.wire is not None:
-            summary = opened.wire.summary()
-            ARTIFACTS.mkdir(exist_ok=True)
-            (ARTIFACTS / f"sdk-wire-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-            print(f"\n{name}: what the page at {sdk_site} sent to {opened.wire.ingest}")
-            print(compact(summary))
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            page.screenshot(path=str(ARTIFACTS / f"sdk-{name}.png"), full_page=True)
-    finally:
-        context.close()
+        return sum(len(form_records(self.body_of(r))) for r in self.posts("/mixpanel/engage"))
 
 
 # The page view and "Browsed" are the device's, merged into the user by $identify.
@@ -328,11 +198,11 @@ def assert_js_profile(query: httpx.Client, user: str, state: dict[str, Any]) -> 
 
 
 def test_mixpanel_js_in_chromium_builds_the_profile(
-    running_stack: RunningStack, query: httpx.Client, mixpanel_page: MixpanelPage
+    running_stack: RunningStack, query: httpx.Client, sdk_page: SdkPage
 ) -> None:
     started = datetime.now(UTC).date().isoformat()
     user = f"mp-js-{uuid.uuid4().hex[:10]}"
-    state, wire = mixpanel_page.open(running_stack.ingest_url, user)
+    state, wire = sdk_page.open(MixpanelWire, "mixpanel.html", running_stack.ingest_url, user)
 
     events = events_when(query, user, js_expected())
     assert Counter(e["name"] for e in events) == js_expected()
@@ -349,15 +219,13 @@ def test_mixpanel_js_in_chromium_builds_the_profile(
 
     (day,) = {e["timestamp"][:10] for e in events if e["name"] == TRACK_EVENT}
     assert day in (started, datetime.now(UTC).date().isoformat())
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
 
     answered = wire.answered()
     assert {status for _, _, status in answered} == {200}, answered
-    assert wire.foreign_urls() == [], "the page fetched from another origin"
-    assert wire.page_errors == []
+    assert_page_quiet(wire)
     assert state["errors"] == []
-    assert mixpanel_page.page.evaluate("() => window.sdkTest.errors") == []
-    assert [c for c in wire.console if c["type"] == "error"] == []
+    assert sdk_page.page.evaluate("() => window.sdkTest.errors") == []
 
 
 def engage_message_ids(events: list[dict[str, Any]], rows: list[dict[str, Any]]) -> set[str]:
@@ -370,11 +238,11 @@ def test_mixpanel_js_retry_counts_once(
     running_stack: RunningStack,
     ingest: httpx.Client,
     query: httpx.Client,
-    mixpanel_page: MixpanelPage,
+    sdk_page: SdkPage,
 ) -> None:
     user = f"mp-js-retry-{uuid.uuid4().hex[:10]}"
     with forwarding_proxy(running_stack.ingest_url, "/mixpanel/track", fail_first=1) as proxy:
-        state, wire = mixpanel_page.open(proxy.url, user)
+        state, wire = sdk_page.open(MixpanelWire, "mixpanel.html", proxy.url, user)
         events_when(query, user, js_expected())
 
         def resent() -> list[dict[str, Any]] | None:
@@ -389,13 +257,12 @@ def test_mixpanel_js_retry_counts_once(
     assert failed and failed <= delivered, rows
     assert proxy.log.failed()[0].upstream_status == 200
 
-    after_all_sent_for(ingest, query, user, [user, state["deviceId"]])
-    events = [e for e in stored_events(query, user) if e["name"] != SENTINEL]
+    events = stored_after_all_sent_for(ingest, query, user, [user, state["deviceId"]])
     assert Counter(e["name"] for e in events) == js_expected()
     assert_stored_once(events)
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
     assert_js_profile(query, user, state)
     # the SDK reported the injected failure, and nothing else
-    reported = mixpanel_page.page.evaluate("() => window.sdkTest.errors")
+    reported = sdk_page.page.evaluate("() => window.sdkTest.errors")
     assert reported and all("503" in e or "retry" in e.lower() for e in reported), reported
     assert wire.foreign_urls() == []

@@ -15,85 +15,31 @@ import gzip
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 from posthog import Posthog
 
-from tests.support.browser import ARTIFACTS
 from tests.support.forwarding_proxy import forwarding_proxy
-from tests.support.npm_sdks import SDK_PACKAGES, NpmInstallError, install_sdk_packages
-from tests.support.page_wire import Wire, compact
+from tests.support.page_wire import Wire
 from tests.support.polling import eventually
 from tests.support.queries import profile_when, uid
+from tests.support.query_checks import (
+    DELIVERY_TIMEOUT_S,
+    assert_stored_once,
+    configs_of,
+    events_when,
+    recent_count,
+    stored_after_all_sent_for,
+)
+from tests.support.sdk_pages import SdkPage, assert_page_quiet
 from tests.support.stack import WRITE_KEY, RunningStack
-from tests.support.static_site import static_site
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_MS = 15_000
-DELIVERY_TIMEOUT_S = 60.0
 TRACK_EVENT = "Song Played"
-SENTINEL = "Sentinel"
-
-
-def stored_events(query: httpx.Client, user: str) -> list[dict[str, Any]]:
-    response = query.get(f"/v1/users/{user}/events", params={"limit": 1000})
-    if response.status_code == 404:
-        return []
-    response.raise_for_status()
-    return list(response.json()["events"])
-
-
-def events_when(query: httpx.Client, user: str, expected: Counter[str]) -> list[dict[str, Any]]:
-    """The user's stored events once at least `expected` (by name) are there."""
-
-    def probe() -> list[dict[str, Any]] | None:
-        found = stored_events(query, user)
-        names = Counter(e["name"] for e in found)
-        return found if all(names[n] >= k for n, k in expected.items()) else None
-
-    return eventually(probe, timeout=DELIVERY_TIMEOUT_S)
-
-
-def configs_of(query: httpx.Client, user: str) -> dict[str, str]:
-    response = query.get(f"/v1/users/{user}/configs")
-    response.raise_for_status()
-    return {c["config"]: c["variation"] for c in response.json()}
-
-
-def todays_count(query: httpx.Client, user: str, event: str) -> int:
-    daily = query.get(
-        f"/v1/users/{user}/events/daily", params={"event": event, "days": 2, "tz": "UTC"}
-    )
-    assert daily.status_code == 200, daily.text
-    counts = {row["date"]: row["count"] for row in daily.json()}
-    return int(sum(counts.values()))
-
-
-def after_all_sent_for(
-    ingest: httpx.Client, query: httpx.Client, user: str, ids: list[str]
-) -> None:
-    """Returns once every event sent for `ids` before this call has been processed: a sentinel
-    per id, sent through the Segment API, lands on the same partition (the key is the id) after
-    them, and shows in `user`'s sequence (an anonymous id's once it is merged into the user)."""
-    for n, profile_id in enumerate(ids):
-        field = "userId" if profile_id == user else "anonymousId"
-        sent = ingest.post(
-            "/v1/track", json={field: profile_id, "event": SENTINEL, "properties": {"n": n}}
-        )
-        assert sent.status_code == 200, sent.text
-    events_when(query, user, Counter({SENTINEL: len(ids)}))
-
-
-def assert_stored_once(events: list[dict[str, Any]]) -> None:
-    twice = {k: n for k, n in Counter(e["messageId"] for e in events).items() if n > 1}
-    assert twice == {}, "stored twice"
 
 
 # --- posthog (PyPI) ---------------------------------------------------------------------------
@@ -172,7 +118,7 @@ def test_posthog_python_builds_the_profile(
     assert profile["custom"]["first_plan"] == "free"
     assert anonymous in profile["anonymous_ids"]
     assert profile["rejections"] == []
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
     assert eventually(lambda: configs_of(query, user) or None) == {
         "checkout": "B",
         "onboarding": "true",
@@ -194,29 +140,13 @@ def test_posthog_python_retry_counts_once(
     assert errors == []
     # the first upload was accepted by ingest, answered 503 by the proxy, and sent again
     assert [(e.upstream_status, e.returned_status) for e in uploads] == [(200, 503), (200, 200)]
-    after_all_sent_for(ingest, query, user, [user])
-    events = [e for e in stored_events(query, user) if e["name"] != SENTINEL]
+    events = stored_after_all_sent_for(ingest, query, user, [user])
     assert len(events) == 3
     assert_stored_once(events)
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
 
 
 # --- posthog-js in Chromium -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sdk_node_modules() -> Path:
-    try:
-        return install_sdk_packages()
-    except NpmInstallError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def sdk_site(sdk_node_modules: Path) -> Iterator[str]:
-    """tests/sdk_packages/ (its pages and node_modules) served on an origin of its own."""
-    with static_site(SDK_PACKAGES) as origin:
-        yield origin
 
 
 class PosthogWire(Wire):
@@ -233,12 +163,8 @@ class PosthogWire(Wire):
 
     def uploads(self) -> list[dict[str, Any]]:
         """One row per event per request that carried it: uuid, name, and the status."""
-        self.pump()
         rows = []
-        for request in self.to_ingest():
-            path = urlsplit(request.url).path
-            if request.method != "POST" or not path.startswith("/posthog/e"):
-                continue
+        for request in self.posts("/posthog/e"):
             body = json.loads(self.body_of(request) or "null")
             response = self.response_of(request)
             for event in body.get("batch", []) if isinstance(body, dict) else body:
@@ -251,49 +177,6 @@ class PosthogWire(Wire):
                     }
                 )
         return rows
-
-    def answered(self) -> list[tuple[str, str, int | None]]:
-        """(method, path, status) of every request to ingest that got an answer."""
-        self.pump()
-        return [
-            (r.method, urlsplit(r.url).path, self.response_of(r).status)
-            for r in self.to_ingest()
-            if self.response_of(r) is not None
-        ]
-
-
-@pytest.fixture
-def posthog_page(
-    browser: Any, running_stack: RunningStack, sdk_site: str, request: pytest.FixtureRequest
-) -> Iterator[tuple[Any, PosthogWire]]:
-    """A page in a fresh browser context with its Wire; the summary is written to
-    test-artifacts/sdk-wire-<test>.json and printed, and a failed test's page screenshotted."""
-    name = request.node.name.removeprefix("test_")
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    wire = PosthogWire.attach(context, page, ingest=running_stack.ingest_url, site=sdk_site)
-    yield page, wire
-    try:
-        summary = wire.summary()
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / f"sdk-wire-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"\n{name}: what the page at {sdk_site} sent to ingest at {wire.ingest}")
-        print(compact(summary))
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            page.screenshot(path=str(ARTIFACTS / f"sdk-{name}.png"), full_page=True)
-    finally:
-        context.close()
-
-
-def open_page(page: Any, sdk_site: str, ingest: str, user: str) -> dict[str, Any]:
-    query_string = urlencode({"ingest": ingest, "writeKey": WRITE_KEY, "user": user})
-    page.goto(f"{sdk_site}/pages/posthog.html?{query_string}")
-    page.wait_for_function("() => window.sdkTest && window.sdkTest.state !== 'loading'")
-    state: dict[str, Any] = page.evaluate("() => window.sdkTest")
-    assert state["state"] == "called", state
-    return state
 
 
 JS_EXPECTED = Counter(
@@ -311,13 +194,11 @@ JS_EXPECTED = Counter(
 def test_posthog_js_in_chromium_builds_the_profile(
     running_stack: RunningStack,
     query: httpx.Client,
-    sdk_site: str,
-    posthog_page: tuple[Any, PosthogWire],
+    sdk_page: SdkPage,
 ) -> None:
-    page, wire = posthog_page
     started = datetime.now(UTC).date().isoformat()
     user = f"ph-js-{uuid.uuid4().hex[:10]}"
-    state = open_page(page, sdk_site, running_stack.ingest_url, user)
+    state, wire = sdk_page.open(PosthogWire, "posthog.html", running_stack.ingest_url, user)
     assert state["flag"] == "B"
 
     events = events_when(query, user, JS_EXPECTED)
@@ -340,7 +221,7 @@ def test_posthog_js_in_chromium_builds_the_profile(
 
     (day,) = {e["timestamp"][:10] for e in events if e["name"] == TRACK_EVENT}
     assert day in (started, datetime.now(UTC).date().isoformat())
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3
 
     # every call answered 200: the remote config script, the flags, each upload
     answered = wire.answered()
@@ -348,23 +229,19 @@ def test_posthog_js_in_chromium_builds_the_profile(
     paths = {path for _, path, _ in answered}
     assert f"/posthog/array/{WRITE_KEY}/config.js" in paths
     assert "/posthog/flags/" in paths
-    assert wire.foreign_urls() == [], "the page fetched from another origin"
-    assert wire.page_errors == []
-    assert [c for c in wire.console if c["type"] == "error"] == []
+    assert_page_quiet(wire)
 
 
 def test_posthog_js_retry_counts_once(
     running_stack: RunningStack,
     ingest: httpx.Client,
     query: httpx.Client,
-    sdk_site: str,
-    posthog_page: tuple[Any, PosthogWire],
+    sdk_page: SdkPage,
 ) -> None:
-    page, _ = posthog_page
     user = f"ph-js-retry-{uuid.uuid4().hex[:10]}"
     with forwarding_proxy(running_stack.ingest_url, "/posthog/e", fail_first=1) as proxy:
-        # the page sends to the proxy; the Wire watches ingest's origin, so it is not used here
-        state = open_page(page, sdk_site, proxy.url, user)
+        # the page sends to the proxy (its Wire, kept in test-artifacts, watches the proxy)
+        state, _ = sdk_page.open(PosthogWire, "posthog.html", proxy.url, user)
         events_when(query, user, JS_EXPECTED)
         uploads = eventually(
             lambda: (
@@ -377,8 +254,7 @@ def test_posthog_js_retry_counts_once(
             timeout=DELIVERY_TIMEOUT_S,
         )
     assert (uploads[0].upstream_status, uploads[0].returned_status) == (200, 503)
-    after_all_sent_for(ingest, query, user, [user, state["deviceId"]])
-    events = [e for e in stored_events(query, user) if e["name"] != SENTINEL]
+    events = stored_after_all_sent_for(ingest, query, user, [user, state["deviceId"]])
     assert Counter(e["name"] for e in events) == JS_EXPECTED
     assert_stored_once(events)
-    assert todays_count(query, user, TRACK_EVENT) == 3
+    assert recent_count(query, user, TRACK_EVENT) == 3

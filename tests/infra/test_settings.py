@@ -103,6 +103,10 @@ def test_source_secrets_name_known_sources() -> None:
     # the last colon separates the source, so a secret may contain colons
     assert settings.source_secret_map() == {"s3cr:et": "web", "other": "ios"}
     assert Settings.from_environment({"PS_WRITE_KEYS": "k1:web"}).source_secret_map() == {}
+    # the embedded default: the dev write key's source has the dev secret, unless one is set
+    assert Settings.from_environment({}).source_secret_map() == {"dev-source-secret": "source-1"}
+    own = Settings.from_environment({"PS_SOURCE_SECRETS": "mine:source-1"})
+    assert own.source_secret_map() == {"mine": "source-1"}
     with pytest.raises(ValidationError, match="no key of PS_WRITE_KEYS has: nowhere"):
         Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": "s:nowhere"})
     for malformed in ("justasecret", ":web", "secret:"):

@@ -193,6 +193,28 @@ class Wire:
         ]
         return sorted({u for u in urls if origin_of(u) not in (self.site, self.ingest)})
 
+    def posts(self, path_prefix: str = "/") -> list[Any]:
+        """The POSTs to ingest so far whose path starts with `path_prefix`, in order."""
+        self.pump()
+        return [
+            r
+            for r in self.to_ingest()
+            if r.method == "POST" and urlsplit(r.url).path.startswith(path_prefix)
+        ]
+
+    def json_posts(self) -> list[tuple[Any, Any]]:
+        """(request, its body read as JSON, else as text) of each POST to ingest so far."""
+        return [(r, json_or_text(self.body_of(r))) for r in self.posts()]
+
+    def answered(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of every request to ingest that got an answer."""
+        self.pump()
+        return [
+            (r.method, urlsplit(r.url).path, self.response_of(r).status)
+            for r in self.to_ingest()
+            if self.response_of(r) is not None
+        ]
+
     def preflights(self) -> list[dict[str, Any]]:
         return [
             e

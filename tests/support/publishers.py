@@ -16,6 +16,7 @@ TOPIC_ID: TopicId = "0190a1b2c3d4e5f60718293a4b5c6d7e"
 class RecordingPublisher(KafkaPublisher):
     def __init__(self, settings: Settings, fail: bool = False) -> None:
         super().__init__(settings)
+        self.settings = settings
         self.records: list[Record] = []
         self.fail = fail
 

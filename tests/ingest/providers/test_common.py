@@ -118,6 +118,9 @@ def test_normalized_tags_the_protocol_and_keeps_the_context() -> None:
     )
     assert event.context == {"ip": "1.2.3.4", "protocol": "posthog"}
     assert event.source == "web" and event.received_at == AT
+    with pytest.raises(InvalidEvent) as refused:
+        normalized([{"type": "track", "userId": "u1", "event": "E", "context": "x"}], RECEIVED)
+    assert [e.field for e in refused.value.errors] == ["context"]
 
 
 def test_map_items_keeps_each_items_index_and_reasons() -> None:

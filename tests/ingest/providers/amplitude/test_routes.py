@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from ingest.app import create_app
-from schemas.messages import EventMessage, RejectionMessage
+from tests.support.ingest_app import ingest_client, published_events, published_rejections
 from tests.support.publishers import RecordingPublisher
 
 KEY = "amp-key"
@@ -27,27 +26,6 @@ HTTP_API = "/amplitude/2/httpapi"
 def capture(name: str) -> dict[str, Any]:
     body: dict[str, Any] = json.loads((CAPTURES / name).read_text().splitlines()[0])["json"]
     return {**body, "api_key": KEY}
-
-
-def client(publisher: RecordingPublisher, settings: Settings = SETTINGS) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(settings, publisher))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingest")
-
-
-def published(publisher: RecordingPublisher) -> list[Any]:
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.events_topic
-    ]
-
-
-def rejections(publisher: RecordingPublisher) -> list[RejectionMessage]:
-    return [
-        RejectionMessage.model_validate_json(value)
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.rejections_topic
-    ]
 
 
 def assert_amplitude_error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -64,7 +42,7 @@ async def test_the_python_sdk_batch_is_published_and_answered_with_code_200(path
     publisher = RecordingPublisher(SETTINGS)
     body = capture("amp_py.jsonl")
     raw = json.dumps(body).encode()
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             path, content=raw, headers={"Content-Type": "application/json; charset=UTF-8"}
         )
@@ -74,7 +52,7 @@ async def test_the_python_sdk_batch_is_published_and_answered_with_code_200(path
     assert reply["events_ingested"] == 5
     assert reply["payload_size_bytes"] == len(raw)
     assert isinstance(reply["server_upload_time"], int)
-    events = published(publisher)
+    events = published_events(publisher)
     assert [e.type for e in events] == ["track", "identify", "group", "identify", "track"]
     assert {e.source for e in events} == {"web"}
     assert {e.context["protocol"] for e in events} == {"amplitude"}
@@ -83,7 +61,7 @@ async def test_the_python_sdk_batch_is_published_and_answered_with_code_200(path
 
 async def test_the_browser_sdk_batch_gzipped_by_content_encoding_is_taken() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             HTTP_API,
             content=gzip.compress(json.dumps(capture("ampjs.jsonl")).encode()),
@@ -91,7 +69,7 @@ async def test_the_browser_sdk_batch_gzipped_by_content_encoding_is_taken() -> N
         )
     assert response.json()["code"] == 200, response.text
     assert response.json()["events_ingested"] == 8
-    assert len(published(publisher)) == 8
+    assert len(published_events(publisher)) == 8
 
 
 async def test_some_invalid_events_are_named_and_the_valid_ones_published() -> None:
@@ -106,7 +84,7 @@ async def test_some_invalid_events_are_named_and_the_valid_ones_published() -> N
             {"event_type": "Bad Time", "user_id": "u1", "time": "soon", "insert_id": "i-4"},
         ],
     }
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     reply = assert_amplitude_error(response, 400)
     assert reply["events_with_missing_fields"] == {"user_id": [1], "event_type": [3]}
@@ -118,8 +96,8 @@ async def test_some_invalid_events_are_named_and_the_valid_ones_published() -> N
         "events.3.event_type",
         "events.4.time",
     }
-    assert [e.message_id for e in published(publisher)] == ["i-0", "i-2"]
-    recorded = rejections(publisher)
+    assert [e.message_id for e in published_events(publisher)] == ["i-0", "i-2"]
+    recorded = published_rejections(publisher)
     assert [(r.index, r.message_id, r.errors[0].field) for r in recorded] == [
         (1, "i-1", "user_id"),
         (3, "i-3", "event_type"),
@@ -137,24 +115,24 @@ async def test_a_normalize_refusal_is_named_by_its_amplitude_field() -> None:
             {"event_type": "Fine", "user_id": "u1"},
         ],
     }
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     reply = assert_amplitude_error(response, 400)
     assert reply["events_with_invalid_fields"] == {"time": [0]}
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_no_valid_event_is_a_400_naming_them_all_and_publishing_none() -> None:
     publisher = RecordingPublisher(SETTINGS)
     body = {"api_key": KEY, "events": [{"event_type": "E"}, "x"]}
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     reply = assert_amplitude_error(response, 400)
     assert reply["events_with_missing_fields"] == {"user_id": [0]}
     assert reply["events_with_invalid_fields"] == {"event": [1]}
     assert reply["events_ingested"] == 0
-    assert published(publisher) == []
-    assert len(rejections(publisher)) == 2
+    assert published_events(publisher) == []
+    assert len(published_rejections(publisher)) == 2
 
 
 @pytest.mark.parametrize(
@@ -177,7 +155,7 @@ async def test_no_valid_event_is_a_400_naming_them_all_and_publishing_none() -> 
 )
 async def test_request_level_problems_name_the_missing_field(body: Any, field: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     reply = assert_amplitude_error(response, 400)
     assert reply["missing_field"] == field
@@ -188,7 +166,7 @@ async def test_request_level_problems_name_the_missing_field(body: Any, field: s
 async def test_an_unknown_api_key_is_amplitudes_invalid_api_key_without_the_key() -> None:
     publisher = RecordingPublisher(SETTINGS)
     body = {"api_key": "not-our-key", "events": [{"event_type": "E", "user_id": "u"}]}
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     reply = assert_amplitude_error(response, 400)
     # the SDKs recognise this prefix and drop the batch (python raises InvalidAPIKeyError)
@@ -213,7 +191,7 @@ async def test_bad_bodies_are_request_level_4xx(
     content: bytes, headers: dict[str, str], field: str
 ) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, content=content, headers=headers)
     assert 400 <= response.status_code < 500
     reply = assert_amplitude_error(response, response.status_code)
@@ -229,19 +207,19 @@ async def test_over_one_megabyte_is_413_on_httpapi_and_taken_by_batch() -> None:
     ]
     content = json.dumps({"api_key": KEY, "events": events}).encode()
     assert 1024 * 1024 < len(content) < 20 * 1024 * 1024
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         too_large = await http.post(HTTP_API, content=content)
         batch = await http.post("/amplitude/batch", content=content)
     reply = assert_amplitude_error(too_large, 413)
     assert "missing_field" not in reply  # the SDKs halve their batch and resend
     assert batch.json()["code"] == 200, batch.text
-    assert len(published(publisher)) == 60
+    assert len(published_events(publisher)) == 60
 
 
 async def test_more_than_2000_events_is_413() -> None:
     publisher = RecordingPublisher(SETTINGS)
     events = [{"event_type": "E", "user_id": "u"}] * 2001
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/amplitude/batch", json={"api_key": KEY, "events": events})
     reply = assert_amplitude_error(response, 413)
     assert reply["errors"][0]["field"] == "events"
@@ -251,7 +229,7 @@ async def test_more_than_2000_events_is_413() -> None:
 async def test_broker_not_acknowledging_is_code_503_with_retry_after() -> None:
     publisher = RecordingPublisher(SETTINGS, fail=True)
     body = {"api_key": KEY, "events": [{"event_type": "E", "user_id": "u"}]}
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body)
     assert_amplitude_error(response, 503)
     assert response.headers["Retry-After"] == str(SETTINGS.retry_after_s)
@@ -263,7 +241,7 @@ async def test_rate_limited_is_code_429_throttling_every_event() -> None:
     )
     publisher = RecordingPublisher(settings)
     body = {"api_key": KEY, "events": [{"event_type": "E", "user_id": "u"}] * 3}
-    async with client(publisher, settings) as http:
+    async with ingest_client(publisher) as http:
         first = await http.post(HTTP_API, json=body)  # larger than the burst: leaves a debt
         response = await http.post(HTTP_API, json=body)
     assert first.json()["code"] == 200
@@ -284,7 +262,7 @@ async def test_rate_limited_is_code_429_throttling_every_event() -> None:
 async def test_unknown_paths_and_methods_answer_in_amplitudes_shape(
     method: str, path: str, status: int
 ) -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.request(method, path)
     assert_amplitude_error(response, status)
 
@@ -301,7 +279,7 @@ def identify_form(identification: Any, api_key: str = KEY) -> dict[str, Any]:
 
 async def test_identify_form_with_one_object_and_with_an_array_answers_success() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         one = await http.post(
             "/amplitude/identify",
             **identify_form({"user_id": "u1", "user_properties": {"$set": {"plan": "pro"}}}),
@@ -317,7 +295,7 @@ async def test_identify_form_with_one_object_and_with_an_array_answers_success()
         )
     assert (one.status_code, one.text) == (200, "success")
     assert (many.status_code, many.text) == (200, "success")
-    events = published(publisher)
+    events = published_events(publisher)
     assert [e.type for e in events] == ["identify"] * 3
     assert events[0].traits == {"$set": {"plan": "pro"}}
     assert events[1].traits == {"$set": {"Age": "35"}}
@@ -327,15 +305,15 @@ async def test_identify_form_with_one_object_and_with_an_array_answers_success()
 async def test_identify_takes_a_json_body_too() -> None:
     publisher = RecordingPublisher(SETTINGS)
     body = {"api_key": KEY, "identification": [{"user_id": "u1", "user_properties": {"a": 1}}]}
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/amplitude/identify", json=body)
     assert response.text == "success"
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_identify_with_an_invalid_identification_names_its_index() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             "/amplitude/identify",
             **identify_form(
@@ -344,7 +322,7 @@ async def test_identify_with_an_invalid_identification_names_its_index() -> None
         )
     reply = assert_amplitude_error(response, 400)
     assert reply["events_with_missing_fields"] == {"user_id": [1]}
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 @pytest.mark.parametrize(
@@ -358,7 +336,7 @@ async def test_identify_with_an_invalid_identification_names_its_index() -> None
 )
 async def test_identify_request_level_problems_name_the_field(content: str, field: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             "/amplitude/identify",
             content=content,
@@ -371,7 +349,7 @@ async def test_identify_request_level_problems_name_the_field(content: str, fiel
 
 async def test_identify_with_an_unknown_key_is_invalid_api_key() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             "/amplitude/identify", **identify_form({"user_id": "u1"}, api_key="nope")
         )
@@ -386,7 +364,7 @@ async def test_a_key_limited_to_other_origins_is_403_dropping_the_batch() -> Non
     )
     publisher = RecordingPublisher(settings)
     body = {"api_key": KEY, "events": [{"event_type": "E", "user_id": "u"}]}
-    async with client(publisher, settings) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, json=body, headers={"Origin": "https://evil.example"})
     reply = assert_amplitude_error(response, 403)
     assert reply["missing_field"] == "Origin"
@@ -398,7 +376,7 @@ async def test_a_gzip_bomb_stops_at_the_limit_with_413() -> None:
     publisher = RecordingPublisher(SETTINGS)
     bomb = gzip.compress(b'{"api_key": "amp-key", "events": [' + b" " * (50 * 1024 * 1024) + b"]}")
     assert len(bomb) < 100 * 1024
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(HTTP_API, content=bomb, headers={"Content-Encoding": "gzip"})
     assert_amplitude_error(response, 413)
     assert publisher.records == []

@@ -5,7 +5,6 @@ or reported what it refused. Derandomized, no example database: every run tests 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.settings import Settings
-from ingest.app import create_app
+from tests.support.fuzzing import SyncIngestClient, fuzz_settings, json_scalars, json_values
 from tests.support.publishers import RecordingPublisher
 
 TOKEN = "fuzz-project-token"
@@ -31,28 +30,10 @@ PUBLISHER = RecordingPublisher(SETTINGS)
 PATHS = ["/mixpanel/track", "/mixpanel/engage/", "/mixpanel/groups", "/mixpanel/import"]
 SECRET_AUTH = {"Authorization": "Basic " + base64.b64encode(f"{SECRET}:".encode()).decode()}
 
-FUZZ = settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(100)
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=16,
-)
+scalars = json_scalars()
+values = json_values(scalars, max_items=4, max_leaves=16)
 RECORD_KEYS = "$set $set_once $add $append $union $remove $unset $delete $time $insert_id"
 keys = st.sampled_from(
     [*RECORD_KEYS.split(), "$distinct_id", "$device_id", "$group_key", "$group_id", "x"]
@@ -67,41 +48,29 @@ events = st.fixed_dictionaries(
         "event": st.sampled_from(
             ["E", "$identify", "$create_alias", "$merge", "$experiment_started"]
         )
-        | json_scalars,
+        | scalars,
         "properties": st.dictionaries(
             st.sampled_from(EVENT_KEYS),
-            json_values,
+            values,
             max_size=6,
         ).map(lambda p: {**p, "token": TOKEN}),
     }
 )
-records = st.dictionaries(keys, json_values, max_size=5).map(lambda r: {**r, "$token": TOKEN})
-
-
-class Client:
-    """A synchronous face on an in-process httpx client, for hypothesis' synchronous tests."""
-
-    def __init__(self) -> None:
-        self.runner = asyncio.Runner()
-        app = create_app(SETTINGS, PUBLISHER)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://ingest")
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        PUBLISHER.records.clear()
-        headers = {**headers, **(SECRET_AUTH if path.startswith("/mixpanel/import") else {})}
-        return self.runner.run(self.http.post(path, content=body, headers=headers))
-
-    def close(self) -> None:
-        self.runner.run(self.http.aclose())
-        self.runner.close()
+records = st.dictionaries(keys, values, max_size=5).map(lambda r: {**r, "$token": TOKEN})
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    http = Client()
-    yield http
-    http.close()
+def client() -> Iterator[SyncIngestClient]:
+    with SyncIngestClient(PUBLISHER) as http:
+        yield http
+
+
+def post(
+    client: SyncIngestClient, path: str, body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """A POST of `body`, with the server secret where /import needs it."""
+    secret = SECRET_AUTH if path.startswith("/mixpanel/import") else {}
+    return client.request("POST", path, content=body, headers={**headers, **secret})
 
 
 def assert_sound(response: httpx.Response) -> None:
@@ -123,23 +92,25 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @FUZZ
 @given(path=st.sampled_from(PATHS), value=st.lists(events | records, max_size=4) | events)
-def test_arbitrary_records_never_5xx(client: Client, path: str, value: Any) -> None:
+def test_arbitrary_records_never_5xx(client: SyncIngestClient, path: str, value: Any) -> None:
     raw = orjson.dumps(value)
     form_json = f"data={quote(raw.decode())}&verbose=1".encode()
     form_base64 = f"data={quote(base64.b64encode(raw).decode())}".encode()
     for body, headers in ((form_json, FORM), (form_base64, FORM), (raw, {})):
-        assert_sound(client.post(path, body, headers))
+        assert_sound(post(client, path, body, headers))
 
 
 @FUZZ
-@given(path=st.sampled_from(PATHS), value=json_values)
-def test_arbitrary_json_never_5xx(client: Client, path: str, value: Any) -> None:
-    assert_sound(client.post(path, f"data={quote(orjson.dumps(value).decode())}".encode(), FORM))
+@given(path=st.sampled_from(PATHS), value=values)
+def test_arbitrary_json_never_5xx(client: SyncIngestClient, path: str, value: Any) -> None:
+    assert_sound(post(client, path, f"data={quote(orjson.dumps(value).decode())}".encode(), FORM))
 
 
 @FUZZ
 @given(path=st.sampled_from(PATHS), body=st.binary(max_size=300), gzipped=st.booleans())
-def test_arbitrary_bytes_never_5xx(client: Client, path: str, body: bytes, gzipped: bool) -> None:
+def test_arbitrary_bytes_never_5xx(
+    client: SyncIngestClient, path: str, body: bytes, gzipped: bool
+) -> None:
     headers = {"Content-Encoding": "gzip"} if gzipped else {}
-    assert_sound(client.post(path, body, headers))
-    assert_sound(client.post(path, gzip.compress(body), {}))
+    assert_sound(post(client, path, body, headers))
+    assert_sound(post(client, path, gzip.compress(body), {}))

@@ -11,12 +11,10 @@ import gzip
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from infra.settings import Settings
-from ingest.app import create_app
-from schemas.messages import EventMessage, RejectionMessage
+from tests.support.ingest_app import ingest_client, published_events, published_rejections
 from tests.support.publishers import RecordingPublisher
 
 SETTINGS = Settings.from_environment(
@@ -68,27 +66,6 @@ def b64(value: Any) -> str:
     return base64.b64encode(json.dumps(value).encode()).decode()
 
 
-def client(publisher: RecordingPublisher, **kwargs: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(SETTINGS, publisher))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingest", **kwargs)
-
-
-def events(publisher: RecordingPublisher) -> list[Any]:
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.events_topic
-    ]
-
-
-def rejections(publisher: RecordingPublisher) -> list[RejectionMessage]:
-    return [
-        RejectionMessage.model_validate_json(value)
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.rejections_topic
-    ]
-
-
 def py_form(data: Any) -> dict[str, str]:
     """What mixpanel-python posts: data=<JSON>&verbose=1&ip=0."""
     return {"data": json.dumps(data), "verbose": "1", "ip": "0"}
@@ -100,11 +77,11 @@ def py_form(data: Any) -> dict[str, str]:
 @pytest.mark.parametrize("path", ["/mixpanel/track", "/mixpanel/track/"])
 async def test_python_form_json_is_answered_with_verbose_status(path: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(path, data=py_form(PY_EVENT))
     assert response.status_code == 200
     assert response.json() == {"status": 1, "error": None}
-    (event,) = events(publisher)
+    (event,) = published_events(publisher)
     assert (event.event, event.user_id, event.source) == ("Signed Up", "user-1", "py")
     assert publisher.records[0][1] == b"user-1"
 
@@ -112,7 +89,7 @@ async def test_python_form_json_is_answered_with_verbose_status(path: str) -> No
 async def test_js_base64_batch_with_the_query_the_sdk_sends() -> None:
     publisher = RecordingPublisher(SETTINGS)
     batch = [js_event("A", 1), js_event("B", 2)]
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             "/mixpanel/track/?verbose=1&ip=1&_=1796161660000",
             content=f"data={base64.b64encode(json.dumps(batch).encode()).decode()}".replace(
@@ -121,15 +98,16 @@ async def test_js_base64_batch_with_the_query_the_sdk_sends() -> None:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert response.status_code == 200 and response.json() == {"status": 1, "error": None}
-    assert [(e.event, e.anonymous_id, e.source) for e in events(publisher)] == [
+    assert [(e.event, e.anonymous_id, e.source) for e in published_events(publisher)] == [
         ("A", "d-1", "web"),
         ("B", "d-1", "web"),
     ]
-    assert all(e.sent_at is not None for e in events(publisher))  # `_` read as the send time
+    # `_` read as the send time
+    assert all(e.sent_at is not None for e in published_events(publisher))
 
 
 async def test_without_verbose_the_reply_is_text_1() -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.post("/mixpanel/track", data={"data": b64(js_event("A", 1))})
     assert response.status_code == 200
     assert response.text == "1" and response.headers["content-type"].startswith("text/plain")
@@ -148,15 +126,15 @@ async def test_get_with_data_in_the_query(path: str) -> None:
         },
     }[path]
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.get(path, params={"data": b64(record), "verbose": "1"})
     assert response.status_code == 200 and response.json()["status"] == 1
-    assert len(events(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_raw_json_and_gzip_bodies() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         raw = await http.post("/mixpanel/track", json=[js_event("A", 1)])
         zipped = await http.post(
             "/mixpanel/track",
@@ -167,7 +145,7 @@ async def test_raw_json_and_gzip_bodies() -> None:
             "/mixpanel/track", content=gzip.compress(json.dumps([js_event("C", 3)]).encode())
         )
     assert (raw.text, zipped.text, magic.text) == ("1", "1", "1")
-    assert [e.event for e in events(publisher)] == ["A", "B", "C"]
+    assert [e.event for e in published_events(publisher)] == ["A", "B", "C"]
 
 
 async def test_engage_keeps_the_valid_records_and_lists_the_refused() -> None:
@@ -176,23 +154,23 @@ async def test_engage_keeps_the_valid_records_and_lists_the_refused() -> None:
         {"$token": "mptoken123", "$distinct_id": "u1", "$set": {"plan": "pro"}},
         {"$token": "mptoken123", "$distinct_id": "u1", "$delete": ""},
     ]
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/mixpanel/engage", data=py_form(records))
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["error"]) == (1, None)
     assert body["rejected"][0]["index"] == 1
     assert body["rejected"][0]["errors"][0]["field"] == "$delete"
-    (event,) = events(publisher)
+    (event,) = published_events(publisher)
     assert event.traits == {"$set": {"plan": "pro"}}
-    (rejection,) = rejections(publisher)
+    (rejection,) = published_rejections(publisher)
     assert (rejection.index, rejection.endpoint) == (1, "mixpanel/engage")
 
 
 async def test_nothing_valid_is_400_with_status_0_and_the_fields() -> None:
     publisher = RecordingPublisher(SETTINGS)
     record = {"event": "E", "properties": {"token": "mptoken123", "distinct_id": "undefined"}}
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/mixpanel/track", data=py_form([record, record]))
     assert response.status_code == 400
     body = response.json()
@@ -201,12 +179,12 @@ async def test_nothing_valid_is_400_with_status_0_and_the_fields() -> None:
         "data.0.properties.distinct_id",
         "data.1.properties.distinct_id",
     ]
-    assert events(publisher) == [] and len(rejections(publisher)) == 2
+    assert published_events(publisher) == [] and len(published_rejections(publisher)) == 2
 
 
 async def test_normalization_refusals_name_the_mixpanel_field() -> None:
     record = {"event": "E", "properties": {"token": "mptoken123", "time": 1796161546}}
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.post("/mixpanel/track", data=py_form(record))
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "properties.distinct_id"
@@ -224,7 +202,7 @@ async def test_normalization_refusals_name_the_mixpanel_field() -> None:
 )
 async def test_unknown_or_missing_token_is_401_in_mixpanels_shape(record: Any, field: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/mixpanel/track", data=py_form(record))
     assert response.status_code == 401
     body = response.json()
@@ -234,7 +212,7 @@ async def test_unknown_or_missing_token_is_401_in_mixpanels_shape(record: Any, f
 
 
 async def test_engage_token_is_dollar_token() -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.post(
             "/mixpanel/engage", data=py_form({"$token": "x", "$distinct_id": "u", "$set": {}})
         )
@@ -244,10 +222,10 @@ async def test_engage_token_is_dollar_token() -> None:
 async def test_a_record_of_another_source_is_refused_the_others_kept() -> None:
     publisher = RecordingPublisher(SETTINGS)
     batch = [js_event("A", 1), js_event("B", 2, project="other-token"), js_event("C", 3, "nope")]
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/mixpanel/track", data={"data": b64(batch), "verbose": "1"})
     assert response.status_code == 200
-    assert [e.event for e in events(publisher)] == ["A"]
+    assert [e.event for e in published_events(publisher)] == ["A"]
     assert [(r["index"], r["errors"][0]["field"]) for r in response.json()["rejected"]] == [
         (1, "properties.token"),
         (2, "properties.token"),
@@ -268,7 +246,7 @@ async def test_a_record_of_another_source_is_refused_the_others_kept() -> None:
 )
 async def test_bad_bodies_are_400_naming_the_field(content: str, field: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post(
             "/mixpanel/track",
             content=content,
@@ -281,7 +259,7 @@ async def test_bad_bodies_are_400_naming_the_field(content: str, field: str) -> 
 
 
 async def test_truncated_gzip_is_400() -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.post(
             "/mixpanel/track", content=gzip.compress(b"data=" + b64(PY_EVENT).encode())[:-8]
         )
@@ -290,7 +268,7 @@ async def test_truncated_gzip_is_400() -> None:
 
 async def test_over_2000_records_is_413_so_the_js_batcher_halves() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher) as http:
+    async with ingest_client(publisher) as http:
         response = await http.post("/mixpanel/track", json=[js_event("A", 1)] * 2001)
     assert response.status_code == 413
     assert response.json()["errors"] == [
@@ -300,14 +278,14 @@ async def test_over_2000_records_is_413_so_the_js_batcher_halves() -> None:
 
 
 async def test_a_body_over_10_mb_is_413() -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         response = await http.post("/mixpanel/track", content=b"data=" + b"a" * (10 * 2**20))
     assert response.status_code == 413
     assert response.json()["errors"][0]["field"] == "body"
 
 
 async def test_broker_not_acknowledging_is_503_with_retry_after() -> None:
-    async with client(RecordingPublisher(SETTINGS, fail=True)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS, fail=True)) as http:
         track = await http.post("/mixpanel/track", data=py_form(PY_EVENT))
         imported = await http.post(
             "/mixpanel/import", data=py_form(IMPORT_EVENT), auth=("projsecret", "")
@@ -319,7 +297,7 @@ async def test_broker_not_acknowledging_is_503_with_retry_after() -> None:
 
 
 async def test_unknown_paths_and_methods_answer_in_mixpanels_shape() -> None:
-    async with client(RecordingPublisher(SETTINGS)) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS)) as http:
         missing = await http.post("/mixpanel/nothing")
         method = await http.get("/mixpanel/import")
     assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "path"
@@ -334,7 +312,7 @@ async def test_unknown_paths_and_methods_answer_in_mixpanels_shape() -> None:
 )
 async def test_python_import_with_a_secret_replies_status_1(auth: tuple[str, str]) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher, auth=auth) as http:
+    async with ingest_client(publisher, auth=auth) as http:
         response = await http.post(
             "/mixpanel/import?project_id=12345",
             data={**py_form(IMPORT_EVENT), "api_key": "apikey-legacy"},
@@ -346,7 +324,7 @@ async def test_python_import_with_a_secret_replies_status_1(auth: tuple[str, str
         "status": 1,
         "error": None,
     }
-    (event,) = events(publisher)
+    (event,) = published_events(publisher)
     assert (event.event, event.source) == ("Old Event", "py")
 
 
@@ -357,7 +335,7 @@ async def test_python_import_with_a_secret_replies_status_1(auth: tuple[str, str
 )
 async def test_import_without_a_secret_is_401(auth: tuple[str, str] | None) -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher, auth=auth) as http:
+    async with ingest_client(publisher, auth=auth) as http:
         response = await http.post("/mixpanel/import", data=py_form(IMPORT_EVENT))
     assert response.status_code == 401
     body = response.json()
@@ -369,7 +347,7 @@ async def test_import_without_a_secret_is_401(auth: tuple[str, str] | None) -> N
 async def test_import_json_body_replies_ok_with_the_count() -> None:
     publisher = RecordingPublisher(SETTINGS)
     second = {**IMPORT_EVENT, "properties": {**IMPORT_EVENT["properties"], "$insert_id": "x2"}}
-    async with client(publisher, auth=("projsecret", "")) as http:
+    async with ingest_client(publisher, auth=("projsecret", "")) as http:
         response = await http.post(
             "/mixpanel/import",
             content=gzip.compress(json.dumps([IMPORT_EVENT, second]).encode()),
@@ -377,7 +355,7 @@ async def test_import_json_body_replies_ok_with_the_count() -> None:
         )
     assert response.status_code == 200
     assert response.json() == {"code": 200, "num_records_imported": 2, "status": "OK"}
-    assert len(events(publisher)) == 2
+    assert len(published_events(publisher)) == 2
 
 
 def ndjson_with_a_bad_line() -> bytes:
@@ -388,7 +366,7 @@ def ndjson_with_a_bad_line() -> bytes:
 
 async def test_import_strict_reports_failed_records_and_imports_the_rest() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher, auth=("projsecret", "")) as http:
+    async with ingest_client(publisher, auth=("projsecret", "")) as http:
         response = await http.post(
             "/mixpanel/import?strict=1&project_id=1",
             content=ndjson_with_a_bad_line(),
@@ -403,13 +381,13 @@ async def test_import_strict_reports_failed_records_and_imports_the_rest() -> No
     ]
     assert body["failed_records"][1]["insert_id"] is None or body["failed_records"][1]["insert_id"]
     assert [e["field"] for e in body["errors"]] == ["data.1.event", "data.2.properties.time"]
-    assert [e.event for e in events(publisher)] == ["Old Event"]
-    assert len(rejections(publisher)) == 2
+    assert [e.event for e in published_events(publisher)] == ["Old Event"]
+    assert len(published_rejections(publisher)) == 2
 
 
 async def test_import_without_strict_imports_the_valid_and_lists_the_failed() -> None:
     publisher = RecordingPublisher(SETTINGS)
-    async with client(publisher, auth=("projsecret", "")) as http:
+    async with ingest_client(publisher, auth=("projsecret", "")) as http:
         response = await http.post("/mixpanel/import", content=ndjson_with_a_bad_line())
     assert response.status_code == 200
     body = response.json()
@@ -418,7 +396,7 @@ async def test_import_without_strict_imports_the_valid_and_lists_the_failed() ->
 
 
 async def test_import_with_nothing_valid_is_400_with_failed_records() -> None:
-    async with client(RecordingPublisher(SETTINGS), auth=("projsecret", "")) as http:
+    async with ingest_client(RecordingPublisher(SETTINGS), auth=("projsecret", "")) as http:
         response = await http.post("/mixpanel/import", data=py_form({"event": "E"}))
     assert response.status_code == 400
     body = response.json()
@@ -431,10 +409,10 @@ async def test_import_with_nothing_valid_is_400_with_failed_records() -> None:
 async def test_merge_is_taken_on_import() -> None:
     publisher = RecordingPublisher(SETTINGS)
     merge = {"event": "$merge", "properties": {"$distinct_ids": ["u1", "d1"], "token": "t"}}
-    async with client(publisher, auth=("projsecret", "")) as http:
+    async with ingest_client(publisher, auth=("projsecret", "")) as http:
         response = await http.post("/mixpanel/import", data=py_form(merge))
     assert response.json()["status"] == 1
-    (event,) = events(publisher)
+    (event,) = published_events(publisher)
     assert (event.type, event.user_id, event.previous_id) == ("alias", "u1", "d1")
 
 
@@ -447,8 +425,7 @@ async def test_rate_limited_is_429_with_retry_after_and_nothing_published() -> N
         }
     )
     publisher = RecordingPublisher(limited)
-    transport = httpx.ASGITransport(app=create_app(limited, publisher))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+    async with ingest_client(publisher) as http:
         first = await http.post("/mixpanel/track", data=py_form([PY_EVENT] * 2))
         published = len(publisher.records)
         response = await http.post("/mixpanel/track", data=py_form([PY_EVENT] * 2))
@@ -466,8 +443,7 @@ async def test_a_token_limited_to_other_origins_is_403() -> None:
             "PS_WRITE_KEY_ORIGINS": "mpjstoken=https://shop.example",
         }
     )
-    transport = httpx.ASGITransport(app=create_app(limited, RecordingPublisher(limited)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+    async with ingest_client(RecordingPublisher(limited)) as http:
         response = await http.post(
             "/mixpanel/track",
             data={"data": b64([js_event("A", 1)])},

@@ -5,7 +5,6 @@ every event produced is a valid Event."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import json
@@ -15,39 +14,21 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.settings import Settings
-from ingest.app import create_app
 from schemas.messages import EventMessage
+from tests.support.fuzzing import SyncIngestClient, fuzz_settings, json_scalars, json_values
 from tests.support.publishers import RecordingPublisher
 
 KEY = "phc_fuzz"
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": f"{KEY}:fuzz"})
-FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(300)
 PUBLISHER = RecordingPublisher(SETTINGS)
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+scalars = json_scalars(max_int=2**63)
+values = json_values(scalars, max_items=3, max_leaves=8)
 keys = st.sampled_from(
     [
         "$set",
@@ -108,30 +89,10 @@ bodies = st.fixed_dictionaries(
 encodings = st.sampled_from(["json", "gzip", "base64", "form", "get"])
 
 
-class Client:
-    """A synchronous face on an in-process client (hypothesis' tests are synchronous)."""
-
-    def __init__(self) -> None:
-        self.runner = asyncio.Runner()
-        transport = httpx.ASGITransport(
-            app=create_app(SETTINGS, PUBLISHER), raise_app_exceptions=False
-        )
-        self.http = httpx.AsyncClient(transport=transport, base_url="http://ingest/posthog")
-
-    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        PUBLISHER.records.clear()
-        return self.runner.run(self.http.request(method, path, **kwargs))
-
-    def close(self) -> None:
-        self.runner.run(self.http.aclose())
-        self.runner.close()
-
-
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    http = Client()
-    yield http
-    http.close()
+def client() -> Iterator[SyncIngestClient]:
+    with SyncIngestClient(PUBLISHER, base_url="http://ingest/posthog") as http:
+        yield http
 
 
 def encoded(body: dict[str, Any], encoding: str) -> dict[str, Any]:
@@ -166,10 +127,10 @@ def assert_answered_well(response: httpx.Response) -> None:
 @FUZZ
 @given(body=bodies, encoding=encodings)
 def test_generated_batches_in_every_encoding_are_200_or_a_named_4xx(
-    client: Client, body: dict[str, Any], encoding: str
+    client: SyncIngestClient, body: dict[str, Any], encoding: str
 ) -> None:
     method = "GET" if encoding == "get" else "POST"
-    assert_answered_well(client.send(method, "/e/", **encoded(body, encoding)))
+    assert_answered_well(client.request(method, "/e/", **encoded(body, encoding)))
 
 
 @FUZZ
@@ -179,8 +140,10 @@ def test_generated_batches_in_every_encoding_are_200_or_a_named_4xx(
         ["text/plain", "application/json", "application/x-www-form-urlencoded", ""]
     ),
 )
-def test_garbage_bodies_are_a_named_4xx(client: Client, garbage: bytes, content_type: str) -> None:
-    response = client.send(
+def test_garbage_bodies_are_a_named_4xx(
+    client: SyncIngestClient, garbage: bytes, content_type: str
+) -> None:
+    response = client.request(
         "POST", "/batch/", content=garbage, headers={"content-type": content_type}
     )
     assert_answered_well(response)

@@ -14,10 +14,8 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from ingest.app import create_app
-from schemas.events import Event
-from schemas.messages import EventMessage, RejectionMessage
 from tests.ingest.providers.posthog.captures import JS_SDK, PYTHON_SDK, batches, requests
+from tests.support.ingest_app import ingest_client, published_events, published_rejections
 from tests.support.publishers import RecordingPublisher
 
 KEY = "phc_testkey123"
@@ -25,25 +23,8 @@ SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": f"{KEY}:web,phc_jskey:js,
 EVENT_PATHS = ["/e", "/i/v0/e", "/capture", "/track", "/engage", "/batch"]
 
 
-def client(publisher: RecordingPublisher, settings: Settings = SETTINGS) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(settings, publisher))
-    return httpx.AsyncClient(transport=transport, base_url="http://ingest/posthog")
-
-
-def published(publisher: RecordingPublisher) -> list[Event]:
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.events_topic
-    ]
-
-
-def rejections(publisher: RecordingPublisher) -> list[RejectionMessage]:
-    return [
-        RejectionMessage.model_validate_json(value)
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.rejections_topic
-    ]
+def client(publisher: RecordingPublisher) -> httpx.AsyncClient:
+    return ingest_client(publisher, base_url="http://ingest/posthog")
 
 
 def one_event(**extra: Any) -> dict[str, Any]:
@@ -82,9 +63,9 @@ async def test_posthog_js_gzip_as_text_plain_with_no_query_string() -> None:
         for body in batches(JS_SDK):
             raw = gzip.compress(json.dumps(body).encode())
             assert_ok(await http.post("/e/", content=raw, headers={"content-type": "text/plain"}))
-    events = published(publisher)
+    events = published_events(publisher)
     assert len(events) == 8 and {e.source for e in events} == {"js"}
-    assert rejections(publisher) == []
+    assert published_rejections(publisher) == []
 
 
 async def test_posthog_python_gzip_batch() -> None:
@@ -97,7 +78,7 @@ async def test_posthog_python_gzip_batch() -> None:
             headers={"content-type": "application/json", "content-encoding": "gzip"},
         )
     assert_ok(response)
-    events = published(publisher)
+    events = published_events(publisher)
     assert [e.message_id for e in events] == [e["uuid"] for e in body["batch"]]
     assert {e.type for e in events} == {"track", "identify", "alias", "group"}
 
@@ -132,7 +113,7 @@ async def test_every_capture_path_with_and_without_slash(path: str, slash: str) 
         assert_ok(await http.post(path + slash, json=batch_body(one_event())))
         data = base64.b64encode(json.dumps(batch_body(one_event(uuid="g"))).encode()).decode()
         assert_ok(await http.get(path + slash, params={"data": data}))
-    assert [e.message_id for e in published(publisher)] == [one_event()["uuid"], "g"]
+    assert [e.message_id for e in published_events(publisher)] == [one_event()["uuid"], "g"]
 
 
 async def test_whole_body_base64_and_base64_of_gzip() -> None:
@@ -147,7 +128,7 @@ async def test_whole_body_base64_and_base64_of_gzip() -> None:
                 content=base64.b64encode(gzip.compress(raw)),
             )
         )
-    assert len(published(publisher)) == 2
+    assert len(published_events(publisher)) == 2
 
 
 async def test_short_base64_body_ending_in_padding_is_not_taken_for_a_form() -> None:
@@ -157,7 +138,7 @@ async def test_short_base64_body_ending_in_padding_is_not_taken_for_a_form() -> 
     assert encoded.endswith(b"=")
     async with client(publisher) as http:
         assert_ok(await http.post("/e/", content=encoded))
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_beacon_form_with_base64_data() -> None:
@@ -175,7 +156,7 @@ async def test_beacon_form_with_base64_data() -> None:
         # a decoder that turned '+' into ' ' is forgiven, and so is a form sent as text/plain
         spaced = f"data={data.replace('+', ' ')}&compression=base64"
         assert_ok(await http.post("/e/", content=spaced, headers={"content-type": "text/plain"}))
-    assert len(published(publisher)) == 2
+    assert len(published_events(publisher)) == 2
 
 
 async def test_legacy_bare_array_gzip_js_with_the_token_in_properties() -> None:
@@ -192,7 +173,7 @@ async def test_legacy_bare_array_gzip_js_with_the_token_in_properties() -> None:
             headers={"content-type": "text/plain"},
         )
     assert_ok(response)
-    assert [e.event for e in published(publisher)] == ["a", "b"]
+    assert [e.event for e in published_events(publisher)] == ["a", "b"]
 
 
 @pytest.mark.parametrize("where", ["token", "$token", "api_key"])
@@ -200,14 +181,14 @@ async def test_single_event_with_its_own_token(where: str) -> None:
     publisher = RecordingPublisher(SETTINGS)
     async with client(publisher) as http:
         assert_ok(await http.post("/capture/", json=one_event(**{where: KEY})))
-    assert [e.source for e in published(publisher)] == ["web"]
+    assert [e.source for e in published_events(publisher)] == ["web"]
 
 
 async def test_batch_token_key_instead_of_api_key() -> None:
     publisher = RecordingPublisher(SETTINGS)
     async with client(publisher) as http:
         assert_ok(await http.post("/batch", json={"token": KEY, "batch": [one_event()]}))
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_beacon_query_is_answered_204() -> None:
@@ -215,7 +196,7 @@ async def test_beacon_query_is_answered_204() -> None:
     async with client(publisher) as http:
         response = await http.post("/e/", params={"beacon": "1"}, json=batch_body(one_event()))
     assert response.status_code == 204 and response.content == b""
-    assert len(published(publisher)) == 1
+    assert len(published_events(publisher)) == 1
 
 
 async def test_batch_takes_more_than_the_2_mb_of_the_event_paths() -> None:
@@ -227,7 +208,7 @@ async def test_batch_takes_more_than_the_2_mb_of_the_event_paths() -> None:
         assert_ok(await http.post("/batch/", content=body))
         too_large = await http.post("/e/", content=body)
     assert_posthog_error(too_large, 413, "body")
-    assert len(published(publisher)) == 150
+    assert len(published_events(publisher)) == 150
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -320,8 +301,8 @@ async def test_valid_events_are_published_beside_refused_ones_and_the_answer_is_
     )
     async with client(publisher) as http:
         assert_ok(await http.post("/batch/", json=body))
-    assert [e.message_id for e in published(publisher)] == [one_event()["uuid"], "ok-3"]
-    refused = rejections(publisher)
+    assert [e.message_id for e in published_events(publisher)] == [one_event()["uuid"], "ok-3"]
+    refused = published_rejections(publisher)
     assert [(r.index, r.message_id, r.errors[0].field) for r in refused] == [
         (1, "bad-1", "distinct_id"),
         (2, "bad-2", "event"),
@@ -336,7 +317,7 @@ async def test_no_valid_event_is_400_with_each_items_errors() -> None:
         response = await http.post("/e/", json=batch_body({"event": "x"}, {"event": "y"}))
     body = assert_posthog_error(response, 400, "batch.0.distinct_id")
     assert [e["field"] for e in body["errors"]] == ["batch.0.distinct_id", "batch.1.distinct_id"]
-    assert len(rejections(publisher)) == 2 and published(publisher) == []
+    assert len(published_rejections(publisher)) == 2 and published_events(publisher) == []
 
 
 async def test_broker_not_acknowledging_is_503_with_retry_after() -> None:
@@ -352,7 +333,7 @@ async def test_rate_limit_is_429_in_posthogs_shape_with_retry_after() -> None:
         {"PS_WRITE_KEYS": f"{KEY}:web", "PS_INGEST_RATE_LIMIT_EVENTS_PER_S": "1"}
     )
     publisher = RecordingPublisher(settings)
-    async with client(publisher, settings) as http:
+    async with client(publisher) as http:
         first = await http.post("/batch/", json=batch_body(one_event(), one_event(uuid="2")))
         response = await http.post("/batch/", json=batch_body(one_event(uuid="3")))
     assert_ok(first)
