@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # Segment Webhooks destination signs its bodies with one (X-Signature, HMAC-SHA1). Empty:
     # both are refused, except that the dev write key's source gets `dev-source-secret`.
     source_secrets: SecretStr = SecretStr("")
+    # Sources (comma-separated) whose Segment Webhooks (Actions) destination batches: only for
+    # them is a signature over the first element of a JSON array accepted, which is all Segment
+    # signs of a batch (so anyone who saw one such request could append events to it).
+    segment_webhook_batched_sources: str = ""
     # How long a browser may cache a CORS preflight answer.
     cors_max_age_s: int = Field(default=600, ge=0, le=86400)
     # The ingest URL clients reach (for the SDK settings document), e.g. https://ingest.example.com;
@@ -161,11 +165,24 @@ class Settings(BaseSettings):
             # the embedded default: the dev write key's source gets the dev secret too
             self.source_secrets = SecretStr(f"{DEV_SOURCE_SECRET}:{dev_source}")
             self._source_secret_map = None
+        if set(self.source_secret_map()) & set(self.write_key_map()):
+            raise ValueError(
+                "PS_SOURCE_SECRETS holds a write key: a write key is public in a browser, a "
+                "source secret must not be"
+            )
         strays = set(self.source_secret_map().values()) - set(self.write_key_map().values())
         if strays:
             raise ValueError(
                 "PS_SOURCE_SECRETS names a source that no key of PS_WRITE_KEYS has: "
                 + ", ".join(sorted(strays))
+            )
+        unsigned = self.segment_webhook_batched_source_set() - set(
+            self.source_secret_map().values()
+        )
+        if unsigned:
+            raise ValueError(
+                "PS_SEGMENT_WEBHOOK_BATCHED_SOURCES names a source without a secret in "
+                "PS_SOURCE_SECRETS: " + ", ".join(sorted(unsigned))
             )
         rate = self.ingest_rate_limit_events_per_s
         if rate > 0 and self.ingest_rate_limit_burst == 0:
@@ -176,12 +193,14 @@ class Settings(BaseSettings):
         dev_secrets = (
             self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN
             or DEV_WRITE_KEY in self.write_key_map()
+            or DEV_SOURCE_SECRET in self.source_secret_map()
         )
         exposed = not (is_loopback(self.ingest_host) and is_loopback(self.query_host))
         if dev_secrets and (self.mode == "production" or exposed):
             raise ValueError(
-                "the embedded default credentials (dev-write-key / dev-admin-token) are only "
-                "allowed in embedded mode on loopback: set PS_WRITE_KEYS and PS_ADMIN_TOKEN"
+                "the embedded default credentials (dev-write-key / dev-admin-token / "
+                "dev-source-secret) are only allowed in embedded mode on loopback: set "
+                "PS_WRITE_KEYS, PS_ADMIN_TOKEN and PS_SOURCE_SECRETS"
             )
         return self
 
@@ -225,9 +244,15 @@ class Settings(BaseSettings):
                     continue
                 if not separator or not secret or not source:
                     raise ValueError("PS_SOURCE_SECRETS: expected secret:source,secret2:source")
+                if secrets.get(secret, source) != source:
+                    raise ValueError("PS_SOURCE_SECRETS: one secret names two sources")
                 secrets[secret] = source
             self._source_secret_map = secrets
         return self._source_secret_map
+
+    def segment_webhook_batched_source_set(self) -> frozenset[str]:
+        names = self.segment_webhook_batched_sources.split(",")
+        return frozenset(n.strip() for n in names if n.strip())
 
     def write_key_origin_map(self) -> dict[str, frozenset[str]]:
         """Write key -> the browser origins it may be used from ("*": any); keys not listed

@@ -30,7 +30,8 @@ ItemResult = list[Event] | InvalidEvent
 
 @dataclass(frozen=True)
 class Outcome:
-    """A request's events, at least one of them acknowledged by the broker."""
+    """A request's items, at least one of them accepted, and its events (and rejections)
+    acknowledged by the broker."""
 
     accepted: int  # items accepted (each may have become several events)
     events: int  # events published
@@ -108,8 +109,9 @@ async def publish_results(
     single: bool = False,
 ) -> Outcome:
     """Publish the valid events and the rejections in one call. Raises `NothingAccepted` when
-    no item is valid (after recording the rejections, best effort) and a 503 `ApiError` when
-    the broker does not acknowledge."""
+    every item was refused (after recording the rejections, best effort) and a 503 `ApiError`
+    when the broker does not acknowledge. An item may be valid and map to no event (a
+    provider's record that only touched the provider's own properties): it counts as accepted."""
     events: list[Event] = []
     rejected: list[RejectedEvent] = []
     for index, result in enumerate(results):
@@ -120,14 +122,17 @@ async def publish_results(
         else:
             events.extend(result)
     rejections = rejection_records(settings, rejected, source, endpoint, received_at)
-    if not events:
+    if len(rejected) == len(results):
         try:
             await publisher.publish(rejections)
         except BrokerUnavailable:
             log.warning("could not record %d rejected events", len(rejections))
         raise NothingAccepted(rejected, single)
+    records = [event_record(settings, e) for e in events] + rejections
+    if not records:  # every item accepted, and none had anything to store
+        return Outcome(accepted=len(results), events=0, rejected=[])
     try:
-        await publisher.publish([event_record(settings, e) for e in events] + rejections)
+        await publisher.publish(records)
     except BrokerUnavailable as exc:
         raise broker_unavailable(settings, exc) from None
     return Outcome(accepted=len(results) - len(rejected), events=len(events), rejected=rejected)

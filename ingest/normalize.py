@@ -123,8 +123,11 @@ def normalize_event(
     event_type: str | None = None,
     defaults: BatchDefaults | None = None,
     limits: Limits | None = None,
+    protocol: str | None = None,
 ) -> Event:
-    """Validate one event and normalize it. Raises InvalidEvent naming every broken field."""
+    """Validate one event and normalize it. Raises InvalidEvent naming every broken field.
+    `context.protocol` says which third-party protocol the event came in by (`protocol`); a
+    client cannot set it itself."""
     limits = limits or Limits()
     defaults = defaults or BatchDefaults()
     if not isinstance(raw, dict):
@@ -155,6 +158,13 @@ def normalize_event(
         own = data.get(name)
         if batch_value and (own is None or isinstance(own, dict)):
             data[name] = {**batch_value, **(own or {})}
+    context = data.get("context")
+    if isinstance(context, dict) and (protocol or "protocol" in context):
+        data["context"] = {k: v for k, v in context.items() if k != "protocol"}
+        if protocol:
+            data["context"]["protocol"] = protocol
+    elif context is None and protocol:
+        data["context"] = {"protocol": protocol}
     if data.get("sentAt") is None and defaults.sent_at is not None:
         data["sentAt"] = defaults.sent_at
     if data.get("anonymousId") is None and defaults.anonymous_id is not None:

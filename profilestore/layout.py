@@ -11,7 +11,8 @@ slot and one script can update them atomically:
                               property but `keep` are void), and prefixed fields:
                               t:<event name> -> total, p:<property> -> json value,
                               pt:<property> -> "<ms>" of the write that set it, "<ms>:o" for a
-                              set_once, "<ms>:u" for an unset (a tombstone),
+                              set_once, "<ms>:u" for an unset (a tombstone), "<ms>:a" for a
+                              value made by increments or list ops alone,
                               g:<tag> -> "<ms>:1" tagged or "<ms>:0" untagged,
                               c:<config> -> json {v, f, l, n, h} (served variation),
                               a:<anonymousId> -> ms of the merge,

@@ -24,7 +24,7 @@ from infra.settings import Settings
 from ingest.auth import origin_problem
 from ingest.limits import MAX_NESTING, gunzip_bounded, nesting_depth, read_body
 from ingest.normalize import InvalidEvent, Limits, normalize_event
-from schemas.events import Event
+from schemas.events import MAX_CONFIG_TEXT_LENGTH, Event
 from schemas.messages import FieldError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -32,6 +32,13 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_FORM_FIELDS = 32
 # Epoch values above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MILLISECONDS_ABOVE = 1e11
+
+# Why an SDK's or a stream's profile deletion ($delete, Segment's type "delete") is refused:
+# write keys are public in browsers, so anyone could delete anyone.
+DELETE_REFUSED = (
+    "profile deletion is not accepted from SDKs: delete through the admin API "
+    "(DELETE /v1/users/{id}), which removes the events too"
+)
 
 # (path prefix, renderer): how a provider's errors look (ingest.app installs them).
 ErrorRenderer = Callable[[Request, ApiError], Response]
@@ -141,6 +148,18 @@ def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def config_text(value: Any) -> str | None:
+    """A flag key or a served variation as our config text: booleans as "true"/"false",
+    numbers as written, strings of 1..255 characters; None for anything else."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        value = str(value)
+    if isinstance(value, str) and 0 < len(value) <= MAX_CONFIG_TEXT_LENGTH:
+        return value
+    return None
+
+
 def stable_message_id(*parts: Any) -> str:
     """A messageId derived from what identifies an event when the SDK sent no id of its own,
     so a resend of the same event dedups like one with an id. Parts nested deeper than the
@@ -190,17 +209,13 @@ def normalized(mapped: Sequence[Mapping[str, Any]], received: Received) -> list[
     event's InvalidEvent: an item's events are taken or refused together."""
     events: list[Event] = []
     for raw in mapped:
-        data = dict(raw)
-        context = data.get("context")
-        if context is None or isinstance(context, dict):
-            data["context"] = {**(context or {}), "protocol": received.protocol}
-        # else left as it is, for normalize_event to refuse naming `context`
         events.append(
             normalize_event(
-                data,
+                raw,
                 received_at=received.received_at,
                 source=received.source,
                 limits=received.limits,
+                protocol=received.protocol,
             )
         )
     return events

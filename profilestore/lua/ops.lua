@@ -1,6 +1,6 @@
 -- Property ops (profilestore/wire.py Op): set, set_once and unset are ordered by event time
--- (supersedes); increment and the list ops apply on top of the newest write, and are void
--- when older than the property's time.
+-- (supersedes); increment and the list ops apply on top of the newest set, and are void
+-- when older than it (not when older than a value they made themselves).
 --
 -- A clear-all (a change's `ca`) removes every property written at or before its time but the
 -- ones it keeps (the required ones), as if each were unset then, and leaves the profile its
@@ -202,9 +202,11 @@ local function apply_op(ctx, change, ts, op, cleared)
     redis.call('HSET', profile, time_field, change.ts .. ':u')
     return
   end
-  -- increment and the list ops: applied on top of the newest set; older than it, they are
-  -- void. (The property's time is that of its first write, an increment or union included.)
-  if old_t and old_t > ts then return end
+  -- increment and the list ops: applied on top of the newest set, unset or clear-all; older
+  -- than it, they are void. A time of kind 'a' was made by an increment or list op itself
+  -- (no set yet): against it they always apply, so a late increment from an offline device
+  -- still counts.
+  if old_t and old_t > ts and old_kind ~= 'a' then return end
   local current = redis.call('HGET', profile, value_field)
   local encoded
   if op.o == 'i' then
@@ -227,5 +229,5 @@ local function apply_op(ctx, change, ts, op, cleared)
     if not encoded then return end
   end
   redis.call('HSET', profile, value_field, encoded)
-  if not old_t or old_kind == 'u' then redis.call('HSET', profile, time_field, change.ts) end
+  if not old_t or old_kind == 'u' then redis.call('HSET', profile, time_field, change.ts .. ':a') end
 end

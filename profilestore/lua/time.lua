@@ -1,7 +1,8 @@
 -- Event-time ordering: every write carries its event time (ms), and writes to one property are
 -- ordered by it, not by arrival.
 
--- "<ms>[:<kind>]" -> ms, kind ('' set, 'o' set_once, 'u' unset, '1'/'0' tag on/off)
+-- "<ms>[:<kind>]" -> ms, kind ('' set, 'o' set_once, 'u' unset, 'a' a value made by increments
+-- or list ops alone (a set replaces it like a set's), '1'/'0' tag on/off)
 local function parse_time(value)
   if not value then return nil, nil end
   local t, kind = string.match(value, '^(%-?%d+):?(%w?)$')

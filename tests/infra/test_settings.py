@@ -109,6 +109,22 @@ def test_source_secrets_name_known_sources() -> None:
     assert own.source_secret_map() == {"mine": "source-1"}
     with pytest.raises(ValidationError, match="no key of PS_WRITE_KEYS has: nowhere"):
         Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": "s:nowhere"})
+    with pytest.raises(ValidationError, match="one secret names two sources"):
+        Settings.from_environment(
+            {"PS_WRITE_KEYS": "k1:web,k2:ios", "PS_SOURCE_SECRETS": "s:web,s:ios"}
+        )
+    with pytest.raises(ValidationError, match="holds a write key"):
+        Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": "k1:web"})
+    # the dev secret is a dev credential: refused off loopback like the dev write key
+    with pytest.raises(ValidationError, match="embedded default credentials"):
+        Settings.from_environment(
+            {
+                "PS_WRITE_KEYS": "real-key:web",
+                "PS_ADMIN_TOKEN": "real-token",
+                "PS_SOURCE_SECRETS": "dev-source-secret:web",
+                "PS_INGEST_HOST": "0.0.0.0",
+            }
+        )
     for malformed in ("justasecret", ":web", "secret:"):
         with pytest.raises(ValidationError, match="expected secret:source"):
             Settings.from_environment({"PS_WRITE_KEYS": "k1:web", "PS_SOURCE_SECRETS": malformed})

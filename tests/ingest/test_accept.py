@@ -96,3 +96,17 @@ async def test_an_unacknowledged_publish_is_a_503_with_retry_after() -> None:
         await publish_results(
             SETTINGS, publisher, [_refused("event")], source="web", endpoint="e", received_at=AT
         )
+
+
+async def test_an_item_with_nothing_to_store_is_accepted_beside_a_refused_one() -> None:
+    publisher = RecordingPublisher(SETTINGS)
+    outcome = await publish_results(
+        SETTINGS, publisher, [[], _refused("$token")], source="web", endpoint="e", received_at=AT
+    )
+    assert (outcome.accepted, outcome.events, len(outcome.rejected)) == (1, 0, 1)
+    assert [topic for topic, _, _ in publisher.records] == [SETTINGS.rejections_topic]
+    nothing = await publish_results(
+        SETTINGS, publisher, [[], []], source="web", endpoint="e", received_at=AT
+    )
+    assert (nothing.accepted, nothing.events) == (2, 0)
+    assert len(publisher.records) == 1  # nothing more published

@@ -154,7 +154,11 @@ def test_corpus_is_deterministic() -> None:
 
 PROVIDER_SECRET = "corpus-source-secret"
 PROVIDER_SETTINGS = Settings.from_environment(
-    {"PS_WRITE_KEYS": f"{WRITE_KEY}:corpus", "PS_SOURCE_SECRETS": f"{PROVIDER_SECRET}:corpus"}
+    {
+        "PS_WRITE_KEYS": f"{WRITE_KEY}:corpus",
+        "PS_SOURCE_SECRETS": f"{PROVIDER_SECRET}:corpus",
+        "PS_SEGMENT_WEBHOOK_BATCHED_SOURCES": "corpus",
+    }
 )
 PROVIDER_CASES = build_provider_corpus(WRITE_KEY, PROVIDER_SECRET)
 

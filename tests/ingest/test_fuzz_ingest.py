@@ -415,7 +415,11 @@ def test_openapi_operations_never_5xx(path: str, mode: GenerationMode) -> None:
 
 PROVIDER_SECRET = "fuzz-source-secret"
 PROVIDER_SETTINGS = Settings.from_environment(
-    {"PS_WRITE_KEYS": f"{WRITE_KEY}:fuzz", "PS_SOURCE_SECRETS": f"{PROVIDER_SECRET}:fuzz"}
+    {
+        "PS_WRITE_KEYS": f"{WRITE_KEY}:fuzz",
+        "PS_SOURCE_SECRETS": f"{PROVIDER_SECRET}:fuzz",
+        "PS_SEGMENT_WEBHOOK_BATCHED_SOURCES": "fuzz",
+    }
 )
 PROVIDER_PUBLISHER = RecordingPublisher(PROVIDER_SETTINGS)
 PROVIDER_APP = create_app(PROVIDER_SETTINGS, PROVIDER_PUBLISHER)

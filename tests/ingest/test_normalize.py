@@ -611,3 +611,19 @@ def test_identify_traits_merged_from_context_count_toward_the_size_limit() -> No
     traits = {"bio": "z" * 20_000}
     with pytest.raises(EventTooLarge):
         normalize(identify(context={"traits": traits}))
+
+
+def test_context_protocol_is_ingests_to_say_never_the_clients() -> None:
+    raw = {
+        "type": "track",
+        "userId": "u",
+        "event": "E",
+        "context": {"protocol": "posthog", "ip": "x"},
+    }
+    assert normalize_event(raw, received_at=RECEIVED, source="web").context == {"ip": "x"}
+    tagged = normalize_event(raw, received_at=RECEIVED, source="web", protocol="mixpanel")
+    assert tagged.context == {"ip": "x", "protocol": "mixpanel"}
+    bare = {"type": "track", "userId": "u", "event": "E"}
+    assert normalize_event(
+        bare, received_at=RECEIVED, source="web", protocol="amplitude"
+    ).context == {"protocol": "amplitude"}

@@ -172,6 +172,12 @@ WRITES = {
         ops({"o": APPEND, "k": "devices", "items": items("a")}),
         property_value("devices"),
     ),
+    "increment_after_set": Writes(
+        "ops.lua",
+        ops({"o": SET, "k": "logins", "v": "5"}),
+        ops({"o": INCREMENT, "k": "logins", "d": 10}),
+        property_value("logins"),
+    ),
     "tag": Writes("tags_and_status.lua", {"ta": ["vip"]}, {"tr": ["vip"]}, tag_state),
     "status": Writes("tags_and_status.lua", {"st": "active"}, {"st": "disabled"}, status),
     "config": Writes("config.lua", {"cfg": ["checkout", "A"]}, {"cfg": ["checkout", "B"]}, served),
@@ -218,12 +224,12 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("unset",      "same",   "second merged", None),  # the tombstone is merged as a write
     ("unset",      "newer",  "second merged", None),
 
-    # An increment (union, remove) is void when older than the property's time, and the first
-    # increment stamped that time: a late older increment is dropped, not added.
-    ("increment",  "older",  "one profile",   1),
+    # An increment (union, remove, ...) is void when older than the newest set; a value made
+    # by increments alone (a time of kind "a") takes a late older increment: it is added.
+    ("increment",  "older",  "one profile",   11),
     ("increment",  "same",   "one profile",   11),
     ("increment",  "newer",  "one profile",   11),
-    ("increment",  "older",  "first merged",  1),
+    ("increment",  "older",  "first merged",  11),
     ("increment",  "same",   "first merged",  11),
     ("increment",  "newer",  "first merged",  11),
     # A merge takes the newer counter whole (like a set); only event totals add up.
@@ -231,10 +237,10 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("increment",  "same",   "second merged", 10),
     ("increment",  "newer",  "second merged", 10),
 
-    ("union",      "older",  "one profile",   ["a"]),  # void: see increment
+    ("union",      "older",  "one profile",   ["a", "b"]),
     ("union",      "same",   "one profile",   ["a", "b"]),
     ("union",      "newer",  "one profile",   ["a", "b"]),
-    ("union",      "older",  "first merged",  ["a"]),
+    ("union",      "older",  "first merged",  ["a", "b"]),
     ("union",      "same",   "first merged",  ["a", "b"]),
     ("union",      "newer",  "first merged",  ["a", "b"]),
     # A merge takes the newer list whole: the two lists are not united.
@@ -242,11 +248,23 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("union",      "same",   "second merged", ["b"]),
     ("union",      "newer",  "second merged", ["b"]),
 
+    # A set, then an increment: older than the set, the increment is void (the set's value
+    # already holds what happened before it); a merge takes the newer value whole.
+    ("increment_after_set", "older",  "one profile",   5),
+    ("increment_after_set", "same",   "one profile",   15),
+    ("increment_after_set", "newer",  "one profile",   15),
+    ("increment_after_set", "older",  "first merged",  5),
+    ("increment_after_set", "same",   "first merged",  15),
+    ("increment_after_set", "newer",  "first merged",  15),
+    ("increment_after_set", "older",  "second merged", 5),
+    ("increment_after_set", "same",   "second merged", 10),
+    ("increment_after_set", "newer",  "second merged", 10),
+
     # the first write is a union of a and b; the second puts c and d in front, b is there
-    ("union_front", "older",  "one profile",   ["a", "b"]),  # void: see increment
+    ("union_front", "older",  "one profile",   ["c", "d", "a", "b"]),
     ("union_front", "same",   "one profile",   ["c", "d", "a", "b"]),
     ("union_front", "newer",  "one profile",   ["c", "d", "a", "b"]),
-    ("union_front", "older",  "first merged",  ["a", "b"]),
+    ("union_front", "older",  "first merged",  ["c", "d", "a", "b"]),
     ("union_front", "same",   "first merged",  ["c", "d", "a", "b"]),
     ("union_front", "newer",  "first merged",  ["c", "d", "a", "b"]),
     # a merge takes the newer list whole
@@ -255,10 +273,10 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("union_front", "newer",  "second merged", ["c", "b", "d"]),
 
     # a, then b and a: duplicates kept
-    ("append",     "older",  "one profile",   ["a"]),  # void: see increment
+    ("append",     "older",  "one profile",   ["a", "b", "a"]),
     ("append",     "same",   "one profile",   ["a", "b", "a"]),
     ("append",     "newer",  "one profile",   ["a", "b", "a"]),
-    ("append",     "older",  "first merged",  ["a"]),
+    ("append",     "older",  "first merged",  ["a", "b", "a"]),
     ("append",     "same",   "first merged",  ["a", "b", "a"]),
     ("append",     "newer",  "first merged",  ["a", "b", "a"]),
     ("append",     "older",  "second merged", ["a"]),
@@ -266,10 +284,10 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("append",     "newer",  "second merged", ["b", "a"]),
 
     # a, then b and c in front, in their order
-    ("prepend",    "older",  "one profile",   ["a"]),  # void: see increment
+    ("prepend",    "older",  "one profile",   ["b", "c", "a"]),
     ("prepend",    "same",   "one profile",   ["b", "c", "a"]),
     ("prepend",    "newer",  "one profile",   ["b", "c", "a"]),
-    ("prepend",    "older",  "first merged",  ["a"]),
+    ("prepend",    "older",  "first merged",  ["b", "c", "a"]),
     ("prepend",    "same",   "first merged",  ["b", "c", "a"]),
     ("prepend",    "newer",  "first merged",  ["b", "c", "a"]),
     ("prepend",    "older",  "second merged", ["a"]),
@@ -277,10 +295,10 @@ RULES: list[tuple[str, str, str, Any]] = [
     ("prepend",    "newer",  "second merged", ["b", "c"]),
 
     # the first write is a union of a and b
-    ("remove",     "older",  "one profile",   ["a", "b"]),  # void: see increment
+    ("remove",     "older",  "one profile",   ["b"]),
     ("remove",     "same",   "one profile",   ["b"]),
     ("remove",     "newer",  "one profile",   ["b"]),
-    ("remove",     "older",  "first merged",  ["a", "b"]),
+    ("remove",     "older",  "first merged",  ["b"]),
     ("remove",     "same",   "first merged",  ["b"]),
     ("remove",     "newer",  "first merged",  ["b"]),
     # The remove made an empty list on the anonymous profile, and the merge takes it whole.

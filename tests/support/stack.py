@@ -28,6 +28,7 @@ def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
             "PS_WRITE_KEYS": f"{WRITE_KEY}:test-source,second-key:other-source",
             "PS_ADMIN_TOKEN": ADMIN_TOKEN,
             "PS_SOURCE_SECRETS": f"{SOURCE_SECRET}:test-source",
+            "PS_SEGMENT_WEBHOOK_BATCHED_SOURCES": "test-source",
             "PS_PUBLISH_TIMEOUT_S": "3",
             "PS_KAFKA_REQUEST_TIMEOUT_MS": "2000",
             "PS_LOG_LEVEL": "INFO",

@@ -23,8 +23,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.normalize import InvalidEvent
-from ingest.providers.common import epoch_to_datetime, invalid, iso, stable_message_id, text_id
-from schemas.events import MAX_CONFIG_TEXT_LENGTH, MAX_NAME_LENGTH
+from ingest.providers.common import (
+    config_text,
+    epoch_to_datetime,
+    invalid,
+    iso,
+    stable_message_id,
+    text_id,
+)
+from schemas.events import MAX_NAME_LENGTH
 from schemas.messages import FieldError
 
 PROTOCOL = "amplitude"
@@ -133,7 +140,8 @@ class Upload:
 def upload_time(value: Any, received_at: datetime) -> str | None:
     """client_upload_time as an ISO string in UTC (the event's `sentAt`: normalization corrects
     the clock skew by it, unless it is within PS_CLOCK_SKEW_TOLERANCE_S of our clock); None when
-    absent. Raises ValueError when it is not an ISO 8601 date-time."""
+    absent or outside datetime's range in UTC. Raises ValueError when it is not an ISO 8601
+    date-time."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -141,7 +149,10 @@ def upload_time(value: Any, received_at: datetime) -> str | None:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return iso(parsed.astimezone(UTC))
+    try:  # a send time no event could be corrected by (year 1 at UTC+1) is no send time
+        return iso(parsed.astimezone(UTC))
+    except OverflowError:
+        return None
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -155,20 +166,10 @@ def _unset_names(value: Any) -> list[Any]:
     return _as_list(value)
 
 
-def _config_text(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        value = str(value)
-    if isinstance(value, str) and 0 < len(value) <= MAX_CONFIG_TEXT_LENGTH:
-        return value
-    return None
-
-
 def _add_config(configs: dict[str, str], flag: Any, variant: Any) -> None:
     """A served variation; a variant that is not text (none for a default or fallback) says
     nothing was served, and records nothing."""
-    key, value = _config_text(flag), _config_text(variant)
+    key, value = config_text(flag), config_text(variant)
     if key is not None and value is not None:
         configs[key] = value
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from ingest.limits import MAX_NESTING, nesting_depth
 from ingest.normalize import InvalidEvent
-from ingest.providers.common import epoch_to_datetime, invalid, iso, stable_message_id, text_id
+from ingest.providers.common import (
+    DELETE_REFUSED,
+    config_text,
+    epoch_to_datetime,
+    invalid,
+    iso,
+    stable_message_id,
+    text_id,
+)
 from schemas.messages import FieldError
 
 PROTOCOL = "mixpanel"
@@ -45,10 +53,6 @@ PLACEHOLDER_IDS = frozenset(
         "[]",
         "{}",
     }
-)
-DELETE_REFUSED = (
-    "profile deletion is not accepted from SDKs: delete through the admin API "
-    "(DELETE /v1/users/{id}), which removes the events too"
 )
 GROUP_DELETE_REFUSED = "group deletion is not accepted from SDKs"
 
@@ -240,11 +244,8 @@ def _event_parts(record: Any) -> tuple[str, dict[str, Any]]:
 def _experiment_configs(properties: Mapping[str, Any]) -> dict[str, str]:
     """{Experiment name: Variant name} of an $experiment_started exposure, when both are
     usable texts (a boolean flag's variant is "true"/"false")."""
-    key = properties.get("Experiment name")
-    variant = properties.get("Variant name")
-    if isinstance(variant, bool):
-        variant = str(variant).lower()
-    key, variant = text_id(key), text_id(variant)
+    key = config_text(properties.get("Experiment name"))
+    variant = config_text(properties.get("Variant name"))
     if key is None or variant is None:
         return {}
     return {key: variant}
@@ -261,8 +262,11 @@ def event_events(
     timestamp = _time(properties.get("time"), "properties.time", required=required)
     message_id = _insert_id(properties.get("$insert_id"), "properties.$insert_id")
     if message_id is None and timestamp is not None:
-        distinct_id = text_id(properties.get("distinct_id"))
-        message_id = stable_message_id(name, properties.get("time"), distinct_id)
+        # The whole event, not only (event, time, distinct_id): two purchases in one second
+        # with other amounts are two events. A resend is the same bytes, so it still dedups.
+        message_id = stable_message_id(
+            PROTOCOL, name, {k: v for k, v in properties.items() if k != "token"}
+        )
     base: dict[str, Any] = {"messageId": message_id, "timestamp": timestamp}
     if sent_at is not None and timestamp is not None:
         base["sentAt"] = sent_at

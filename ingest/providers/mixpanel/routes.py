@@ -369,9 +369,6 @@ async def _accept(request: Request, endpoint: str) -> tuple[Payload, Outcome]:
         for auth, result in zip(per_record, mapped, strict=True)
     ]
     results = [renamed_fields(r, endpoint) if isinstance(r, InvalidEvent) else r for r in results]
-    if all(r == [] for r in results):
-        # only Mixpanel-internal properties: accepted, nothing to publish
-        return payload, Outcome(accepted=len(results), events=0, rejected=[])
     try:
         outcome = await publish_results(
             settings,

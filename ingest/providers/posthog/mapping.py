@@ -17,8 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.limits import MAX_NESTING, nesting_depth
-from ingest.providers.common import invalid, iso, stable_message_id, text_id
-from schemas.events import MAX_CONFIG_TEXT_LENGTH
+from ingest.providers.common import (
+    DELETE_REFUSED,
+    config_text,
+    invalid,
+    iso,
+    stable_message_id,
+    text_id,
+)
+from schemas.events import STORABLE_UNTIL
 
 PROTOCOL = "posthog"
 # PostHog's capture truncates a distinct_id to 200 characters.
@@ -32,10 +39,6 @@ REPLAY_EVENTS = ("$snapshot", "$snapshot_items")
 DELETE_EVENTS = ("$delete", "$delete_person")
 FEATURE_PREFIX = "$feature/"
 PERSON_OPS = ("$set", "$set_once", "$unset")
-DELETION_REFUSED = (
-    "profile deletion is not accepted from SDKs: delete through the admin API "
-    "(DELETE /v1/users/{id}), which removes the events too"
-)
 # PostHog's own person-property names that have a default property of ours; every other
 # `$`-name in `$set`/`$set_once`/`$unset` is PostHog's bookkeeping (`$initial_*` campaign
 # properties, `$referrer`, `$current_url`, ...) and is dropped: our profile store refuses
@@ -104,18 +107,6 @@ def person_operations(item: Mapping[str, Any], props: Mapping[str, Any]) -> dict
     if names:
         ops["$unset"] = list(dict.fromkeys(names))
     return ops
-
-
-def config_text(value: Any) -> str | None:
-    """A flag key or a served value as our config text: booleans as "true"/"false", numbers
-    as written, strings of 1..255 characters; None for anything else (an unknown flag)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        value = str(value)
-    if isinstance(value, str) and 0 < len(value) <= MAX_CONFIG_TEXT_LENGTH:
-        return value
-    return None
 
 
 def served_configs(name: str, props: Mapping[str, Any]) -> dict[str, str]:
@@ -238,7 +229,7 @@ def map_event(item: Any, envelope: Envelope) -> list[dict[str, Any]]:
     if name in REPLAY_EVENTS:
         raise invalid("event", "session replay is not supported", message_id)
     if name in DELETE_EVENTS:
-        raise invalid("event", DELETION_REFUSED, message_id)
+        raise invalid("event", DELETE_REFUSED, message_id)
     distinct_id = distinct_id_of(item, props)
     if distinct_id is None:
         raise invalid("distinct_id", "missing: a string or number is required", message_id)
@@ -308,7 +299,7 @@ def map_event(item: Any, envelope: Envelope) -> list[dict[str, Any]]:
 
 def sent_at_from(body_sent_at: Any, query_ms: str | None) -> datetime | None:
     """The SDK's send time: the body's ISO `sent_at`, else the query's `_` (ms); a value
-    before 2021 is ignored, as PostHog's capture does."""
+    before 2021 is ignored, as PostHog's capture does, and one past what can be stored too."""
     found: datetime | None = None
     if isinstance(body_sent_at, str) and body_sent_at:
         try:
@@ -324,4 +315,8 @@ def sent_at_from(body_sent_at: Any, query_ms: str | None) -> datetime | None:
             found = None
     if found is None or found < EARLIEST_SENT_AT:
         return None
-    return found
+    try:  # a send time no event could be corrected by (year 9999 at UTC-1) is no send time
+        found = found.astimezone(UTC)
+    except OverflowError:
+        return None
+    return found if found <= STORABLE_UNTIL else None

@@ -26,6 +26,7 @@ from ingest.providers.posthog.replies import (
     remote_config_script,
 )
 from ingest.routes import PublisherDep, SettingsDep, limits_of
+from schemas.messages import FieldError
 
 PREFIX = "/posthog"
 router = APIRouter(prefix=PREFIX)
@@ -36,6 +37,10 @@ EVENT_PATHS = ("/e", "/i/v0/e", "/capture", "/track", "/engage")
 BATCH_PATHS = ("/batch",)
 EVENT_BODY_LIMIT = 2 * 1024 * 1024
 BATCH_BODY_LIMIT = 20 * 1024 * 1024
+# PostHog bounds a request by its size only; this bounds the work one request can ask for (a
+# 20 MB body of tiny events is half a million of them). posthog-python sends 100 per batch
+# (flush_at), posthog-js what it gathered in 3 s.
+MAX_EVENTS = 10_000
 FLAGS_PATHS = ("/flags", "/decide")
 FLAGS_BODY_LIMIT = 1024 * 1024
 CONFIG_MAX_AGE_S = 300
@@ -57,6 +62,9 @@ async def _capture(
     )
     capture = capture_of(payload)
     source = source_for_key(request, capture.token, settings, "api_key")
+    if len(capture.items) > MAX_EVENTS:
+        reason = f"{len(capture.items)} events, over the {MAX_EVENTS} a request may carry"
+        raise ApiError(413, reason, [FieldError(field="batch", reason=reason)])
     check_rate(request, source, len(capture.items))
     envelope = Envelope(
         received_at=received_at,

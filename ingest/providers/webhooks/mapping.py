@@ -23,14 +23,17 @@ from pydantic import TypeAdapter, ValidationError
 from infra.http import ApiError
 from ingest.limits import MAX_NESTING, nesting_depth
 from ingest.normalize import Limits
-from ingest.providers.common import bad_request, invalid, iso, parse_json, stable_message_id
+from ingest.providers.common import (
+    DELETE_REFUSED,
+    bad_request,
+    invalid,
+    iso,
+    parse_json,
+    stable_message_id,
+)
 from schemas.events import to_utc_ms
 from schemas.messages import FieldError
 
-DELETE_REFUSED = (
-    "profile deletion is not accepted from SDKs: delete through the admin API "
-    "(DELETE /v1/users/{id}), which removes the events too"
-)
 # The forwarders' own timing fields: replaced by the one event time computed from them.
 TIMING_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)

@@ -125,7 +125,7 @@ async def segment_webhook(
     received_at = datetime.now(UTC)
     signature, secrets = _signature_of(request, settings)
     body = await read_decoded_body(request, MAX_WEBHOOK_BYTES)
-    source = signing_source(body, signature, secrets)
+    source = signing_source(body, signature, secrets, settings.segment_webhook_batched_source_set())
     if source is None:
         raise _unauthorized(
             SIGNATURE_HEADER,

@@ -5,7 +5,8 @@ Actions destination with batching on sends a JSON array but signs `JSON.stringif
 element only (segmentio/action-destinations, destinations/webhook/index.ts `extendRequest`:
 `payload.length ? payload[0]['data'] : payload['data']`). So a signature is checked against, in
 turn: the whole body; the raw bytes of the array's first element; that element re-serialised
-as JavaScript's JSON.stringify writes it (for a proxy that reformatted the body). Pure."""
+as JavaScript's JSON.stringify writes it (for a proxy that reformatted the body); the last two
+only for the sources configured as batching. Pure."""
 
 from __future__ import annotations
 
@@ -122,9 +123,9 @@ def _reserialised_first(body: bytes) -> bytes | None:
     return js_stringify(value[0])
 
 
-def signed_payloads(body: bytes) -> Iterator[bytes]:
-    """What a valid signature may cover, cheapest first, each computed only when asked for."""
-    yield body
+def first_element_payloads(body: bytes) -> Iterator[bytes]:
+    """What a batched Actions request's signature may cover, cheapest first, each computed only
+    when asked for."""
     steps: tuple[Callable[[bytes], bytes | None], ...] = (first_element, _reserialised_first)
     for step in steps:
         payload = step(body)
@@ -132,15 +133,33 @@ def signed_payloads(body: bytes) -> Iterator[bytes]:
             yield payload
 
 
-def signing_source(body: bytes, signature: str, secrets: Mapping[str, str]) -> str | None:
+def _signer(payload: bytes, given: bytes, secrets: Mapping[str, str]) -> str | None:
+    found: str | None = None
+    for secret, source in secrets.items():  # every secret, in constant time
+        if hmac.compare_digest(sign(secret, payload).encode(), given):
+            found = source
+    return found
+
+
+def signing_source(
+    body: bytes,
+    signature: str,
+    secrets: Mapping[str, str],
+    batched: frozenset[str] = frozenset(),
+) -> str | None:
     """The source whose shared secret signed `body` (`secrets`: secret -> source), or None.
-    Every secret is compared, in constant time, for each payload tried."""
+
+    The whole body, for every source. The first element of an array body only for the sources
+    in `batched` (PS_SEGMENT_WEBHOOK_BATCHED_SOURCES): Segment signs nothing else of a batch, so
+    whoever saw one signed request of such a source can append events to it; a source that
+    does not batch must not take that risk."""
     given = signature.strip().lower().encode()
-    for payload in signed_payloads(body):
-        found: str | None = None
-        for secret, source in secrets.items():
-            if hmac.compare_digest(sign(secret, payload).encode(), given):
-                found = source
+    found = _signer(body, given, secrets)
+    if found is not None or not batched:
+        return found
+    batching = {secret: source for secret, source in secrets.items() if source in batched}
+    for payload in first_element_payloads(body):
+        found = _signer(payload, given, batching)
         if found is not None:
             return found
     return None

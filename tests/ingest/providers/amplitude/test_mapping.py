@@ -284,6 +284,18 @@ def test_experiment_exposure_sets_the_config_and_not_the_bracketed_property() ->
     assert "profileOps" not in event
 
 
+def test_a_boolean_flag_served_is_a_config_not_lost() -> None:
+    event = mapped(
+        {
+            "event_type": "Checkout",
+            "user_id": "u1",
+            "user_properties": {"$set": {"[Experiment] dark-mode": True}},
+        }
+    )
+    assert event["configs"] == {"dark-mode": "true"}
+    assert "profileOps" not in event
+
+
 def test_experiment_assignment_sets_a_config_per_flag() -> None:
     event = mapped(
         {
@@ -404,6 +416,8 @@ def test_upload_time_is_utc_iso_when_the_clock_is_off_or_refused() -> None:
     assert upload_time("2026-12-01T22:49:42.238Z", RECEIVED_AT) == "2026-12-01T22:49:42.238000Z"
     assert upload_time("2026-12-01T23:49:42+01:00", RECEIVED_AT) == "2026-12-01T22:49:42Z"
     assert upload_time(None, RECEIVED_AT) is None
+    for unusable in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        assert upload_time(unusable, RECEIVED_AT) is None  # no skew correction, not a 500
     for bad in ("yesterday", 1796161744046):
         with pytest.raises(ValueError):
             upload_time(bad, RECEIVED_AT)

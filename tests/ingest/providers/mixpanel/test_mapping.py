@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from ingest.normalize import InvalidEvent, Limits
-from ingest.providers.common import Received, map_items
+from ingest.providers.common import DELETE_REFUSED, Received, map_items
 from ingest.providers.mixpanel.mapping import (
-    DELETE_REFUSED,
     engage_events,
     event_events,
     group_anonymous_id,
@@ -123,6 +122,17 @@ def test_engage_records_without_insert_id_get_a_stable_id_from_their_time() -> N
     assert normalized(engage_events, dict(record))[0].message_id == first  # a resend dedups
     later = {**record, "$time": record["$time"] + 1}
     assert normalized(engage_events, later)[0].message_id != first  # the next increment counts
+
+
+def test_events_without_insert_id_get_a_stable_id_from_the_whole_event() -> None:
+    def purchase(amount: int) -> dict[str, Any]:
+        properties = {"token": "t", "distinct_id": "ada", "time": 1796161546, "amount": amount}
+        return {"event": "Purchase", "properties": properties}
+
+    first = normalized(event_events, purchase(5))[0].message_id
+    assert normalized(event_events, purchase(5))[0].message_id == first  # a resend dedups
+    # the same second, user and name, another amount: another purchase, not a duplicate
+    assert normalized(event_events, purchase(7))[0].message_id != first
 
 
 def test_python_groups_become_group_events_of_the_group() -> None:

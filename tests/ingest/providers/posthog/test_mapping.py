@@ -330,6 +330,9 @@ def test_sent_at_from_body_then_query_milliseconds_and_never_before_2021() -> No
     assert sent_at_from(None, "1000") is None  # 1970
     assert sent_at_from("yesterday", None) is None
     assert sent_at_from(None, "nan") is None
+    # a send time no event could be corrected by: no correction, and the events are kept
+    assert sent_at_from("9999-12-31T23:59:59-01:00", None) is None
+    assert sent_at_from("2400-01-01T00:00:00Z", None) is None
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
+from ingest.providers.posthog.routes import MAX_EVENTS
 from tests.ingest.providers.posthog.captures import JS_SDK, PYTHON_SDK, batches, requests
 from tests.support.ingest_app import ingest_client, published_events, published_rejections
 from tests.support.publishers import RecordingPublisher
@@ -209,6 +210,16 @@ async def test_batch_takes_more_than_the_2_mb_of_the_event_paths() -> None:
         too_large = await http.post("/e/", content=body)
     assert_posthog_error(too_large, 413, "body")
     assert len(published_events(publisher)) == 150
+
+
+async def test_more_events_than_a_request_may_carry_is_413_naming_the_batch() -> None:
+    tiny = [{"event": "e", "distinct_id": "d"} for _ in range(MAX_EVENTS + 1)]
+    publisher = RecordingPublisher(SETTINGS)
+    async with client(publisher) as http:
+        refused = await http.post("/batch/", json=batch_body(*tiny))
+        assert_ok(await http.post("/batch/", json=batch_body(*tiny[:MAX_EVENTS])))
+    assert_posthog_error(refused, 413, "batch")
+    assert len(published_events(publisher)) == MAX_EVENTS
 
 
 # --- tokens ---------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ import pytest
 
 from infra.http import ApiError
 from ingest.normalize import InvalidEvent, Limits
-from ingest.providers.common import Received, map_items, normalized
+from ingest.providers.common import DELETE_REFUSED, Received, map_items, normalized
 from ingest.providers.webhooks.mapping import (
-    DELETE_REFUSED,
     event_time,
     rudderstack_event,
     rudderstack_items,

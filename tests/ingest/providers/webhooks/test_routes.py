@@ -14,7 +14,7 @@ import pytest
 
 from infra.settings import Settings
 from ingest.app import create_app
-from ingest.providers.webhooks.mapping import DELETE_REFUSED
+from ingest.providers.common import DELETE_REFUSED
 from ingest.providers.webhooks.routes import MAX_WEBHOOK_EVENTS
 from ingest.providers.webhooks.signature import sign
 from schemas.events import Event
@@ -33,6 +33,7 @@ SETTINGS = Settings.from_environment(
     {
         "PS_WRITE_KEYS": "web-key:web,ios-key:ios",
         "PS_SOURCE_SECRETS": "web-secret:web,ios-secret:ios",
+        "PS_SEGMENT_WEBHOOK_BATCHED_SOURCES": "web",
     }
 )
 NO_SECRETS = Settings.from_environment({"PS_WRITE_KEYS": "web-key:web"})

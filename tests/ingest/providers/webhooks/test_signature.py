@@ -14,6 +14,8 @@ from ingest.providers.webhooks.signature import first_element, js_stringify, sig
 from tests.support.webhooks import segment_message, signed, signed_batch
 
 SECRETS = {"web-secret": "web", "ios-secret": "ios"}
+# PS_SEGMENT_WEBHOOK_BATCHED_SOURCES: the sources whose batches are signed over their first element
+BATCHED = frozenset({"web", "ios"})
 MESSAGE = segment_message("track", "m-1", event="Order Completed", userId="ada")
 
 
@@ -63,9 +65,21 @@ def test_a_tampered_body_fails() -> None:
 def test_a_batch_is_signed_over_its_first_element() -> None:
     second = segment_message("identify", "m-2", userId="ada", traits={"plan": "pro"})
     body, headers = signed_batch([MESSAGE, second], "web-secret")
-    assert signing_source(body, headers["X-Signature"], SECRETS) == "web"
+    assert signing_source(body, headers["X-Signature"], SECRETS, BATCHED) == "web"
     # ... and only over the first: the second element's signature is not the batch's.
-    assert signing_source(body, sign("web-secret", orjson.dumps(second)), SECRETS) is None
+    assert signing_source(body, sign("web-secret", orjson.dumps(second)), SECRETS, BATCHED) is None
+
+
+def test_a_first_element_signature_counts_only_for_a_source_configured_as_batching() -> None:
+    """Segment signs only the first element of a batch: a signed request of a source that does
+    not batch, resent as the first element of an array with events appended, must not pass."""
+    signed_alone = orjson.dumps(MESSAGE)
+    forged = b"[" + signed_alone + b',{"type":"alias","userId":"victim","previousId":"x"}]'
+    signature = sign("web-secret", signed_alone)
+    assert signing_source(signed_alone, signature, SECRETS) == "web"
+    assert signing_source(forged, signature, SECRETS) is None
+    assert signing_source(forged, signature, SECRETS, frozenset({"ios"})) is None
+    assert signing_source(forged, signature, SECRETS, frozenset({"web"})) == "web"
 
 
 def test_a_batch_signed_over_the_whole_array_is_taken_too() -> None:
@@ -89,7 +103,7 @@ def test_a_reformatted_batch_is_checked_against_its_first_element_as_js_writes_i
     signature = sign("web-secret", b'{"type":"track","userId":"ada","event":"Paid",'
                      b'"properties":{"total":10}}')  # fmt: skip
     reformatted = orjson.dumps([first, MESSAGE], option=orjson.OPT_INDENT_2)
-    assert signing_source(reformatted, signature, SECRETS) == "web"
+    assert signing_source(reformatted, signature, SECRETS, BATCHED) == "web"
 
 
 # Checked against Node 20's JSON.stringify when written (2,000 random floats agreed as well).
@@ -122,4 +136,4 @@ def test_a_batch_is_checked_against_the_first_elements_raw_bytes() -> None:
     first = b'{"type":"track","userId":"ren\\u00e9","event":"E","properties":{"p":2.50}}'
     body = b"[" + first + b"," + orjson.dumps(MESSAGE) + b"]"
     assert js_stringify(orjson.loads(first)) != first
-    assert signing_source(body, sign("ios-secret", first), SECRETS) == "ios"
+    assert signing_source(body, sign("ios-secret", first), SECRETS, BATCHED) == "ios"
