@@ -21,15 +21,25 @@ def has_basic_auth(request: Request) -> bool:
     return request.headers.get("authorization", "").lower().startswith("basic ")
 
 
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user name, password) of an `Authorization: Basic` header; None when there is none or it
+    does not decode."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
 def write_key_from(request: Request, body: dict[str, Any]) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "basic" and credentials:
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[0] or None
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic" and encoded:
+        credentials = basic_credentials(request)
+        return (credentials[0] or None) if credentials else None
     key = body.get("writeKey")
     return key if isinstance(key, str) and key else None
 

@@ -8,8 +8,6 @@ gzip by Content-Encoding or magic bytes. Replies in the shape each SDK reads (re
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from infra.http import ApiError, matching_secret
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
 from ingest.accept import ItemResult, NothingAccepted, Outcome, check_rate, publish_results
+from ingest.auth import basic_credentials
 from ingest.normalize import InvalidEvent
 from ingest.providers.common import (
     Received,
@@ -211,23 +210,11 @@ def token_sources(
     return source, per_record
 
 
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, _, password = decoded.partition(":")
-    return user, password
-
-
 def secret_source(request: Request, settings: Settings) -> str:
     """/import's source: a server secret (PS_SOURCE_SECRETS) as the Basic-auth user name
     (mixpanel-python's `api_secret`) or password (a service account's). A project token is
     public in browsers, so it never suffices."""
-    credentials = _basic_credentials(request)
+    credentials = basic_credentials(request)
     if credentials is None:
         raise ApiError(
             401,

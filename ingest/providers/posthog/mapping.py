@@ -272,7 +272,10 @@ def map_event(item: Any, envelope: Envelope) -> list[dict[str, Any]]:
         # identified, else the alias; the server SDKs' distinct_id is the previous id.
         user, previous = (distinct_id, alias) if identified is True else (alias, distinct_id)
         event.pop("anonymousId", None)
-        event.update(type="alias", userId=user[:MAX_DISTINCT_ID], previousId=previous)
+        # both truncated as every distinct_id is, so each names the profile its events are on
+        event.update(
+            type="alias", userId=user[:MAX_DISTINCT_ID], previousId=previous[:MAX_DISTINCT_ID]
+        )
     elif name == "$groupidentify":
         group_key = text_id(props.get("$group_key"))
         if group_key is None:

@@ -8,8 +8,6 @@ does not acknowledge (both forwarders retry 5xx)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +19,7 @@ from infra.http import ApiError, error_response
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
 from ingest.accept import check_rate, publish_results
+from ingest.auth import basic_credentials
 from ingest.providers.common import (
     Received,
     map_items,
@@ -80,12 +79,9 @@ def rudderstack_key(request: Request) -> tuple[str | None, str]:
     user name, a Bearer token, or `?writeKey=`."""
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "basic" and credentials:
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None, "Authorization"
-        return decoded.partition(":")[0] or None, "Authorization"
+    if scheme.lower() == "basic":
+        basic = basic_credentials(request)
+        return (basic[0] or None) if basic else None, "Authorization"
     if scheme.lower() == "bearer":
         return credentials.strip() or None, "Authorization"
     if header:

@@ -96,6 +96,13 @@ def test_js_alias_while_identified_folds_the_alias_into_the_current_user() -> No
     assert (event["type"], event["userId"], event["previousId"]) == ("alias", "user-1", "alias-9")
 
 
+def test_an_alias_longer_than_a_distinct_id_may_be_is_truncated_like_one() -> None:
+    item = event_named("$create_alias", JS_SDK)
+    item = {**item, "properties": {**item["properties"], "alias": "a" * 300}}
+    event = mapped(item)
+    assert event["previousId"] == "a" * 200  # the id its own events are stored under
+
+
 def test_js_alias_while_anonymous_links_the_anonymous_id_to_the_alias() -> None:
     item = event_named("$create_alias", JS_SDK)
     item = {**item, "properties": {**item["properties"], "distinct_id": DEVICE}}
