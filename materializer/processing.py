@@ -92,7 +92,7 @@ def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
     """The ClickHouse row, in `infra.warehouse.EVENT_COLUMNS` order. An event with no traits of
     its own stores its profileOps in the traits column, so the user's sequence shows what the
     event did to the profile."""
-    traits = event.traits or event.profile_ops
+    traits = event.traits or event.profile_ops or {}
     return (
         event.message_id,
         event.profile_key,

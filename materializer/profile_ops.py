@@ -328,7 +328,7 @@ def configs_served(event: Event, out: ProfileOps) -> dict[str, str]:
     if pair is not None:
         served[pair[0]] = pair[1]
     reason = f"not a string of 1..{MAX_CONFIG_KEY_LENGTH} characters"
-    for config, variation in event.configs.items():
+    for config, variation in (event.configs or {}).items():
         key, value = _config_text(config), _config_text(variation)
         if key is None:
             out.reject("configs", f"a config key is {reason}")

@@ -99,6 +99,10 @@ class SegmentEvent(BaseModel):
         return missing
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
 # What ClickHouse's DateTime64(3) holds; an event outside it could never be stored.
 STORABLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
 STORABLE_UNTIL = datetime(2299, 12, 31, tzinfo=UTC)
@@ -127,9 +131,10 @@ class Event(BaseModel):
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     integrations: dict[str, Any] = Field(default_factory=dict)
-    # SegmentEvent.profileOps and .configs: absent from messages written before they existed.
-    profile_ops: dict[str, Any] = Field(default_factory=dict)
-    configs: dict[str, str] = Field(default_factory=dict)
+    # SegmentEvent.profileOps and .configs, None when empty: left out of the message then (as in
+    # messages written before they existed), and no two empty dicts built per event decoded.
+    profile_ops: dict[str, Any] | None = Field(default=None, exclude_if=_is_none)
+    configs: dict[str, str] | None = Field(default=None, exclude_if=_is_none)
     timestamp: StorableTime
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None

@@ -265,3 +265,23 @@ def test_event_outside_what_clickhouse_stores_is_refused() -> None:
     assert ok.timestamp.year == 1900
     with pytest.raises(ValidationError, match="timezone"):
         Event(**fields, timestamp=datetime(2026, 6, 1))
+
+
+def test_profile_ops_and_configs_travel_only_when_there_are_some() -> None:
+    at = datetime(2026, 5, 6, tzinfo=UTC)
+    base = {"message_id": "m", "type": "track", "user_id": "u", "event": "E"}
+    plain = Event(**base, timestamp=at, received_at=at)
+    wire = EventMessage(event=plain).model_dump_json()
+    # left out when empty: the message is what it was before the fields existed
+    assert "profile_ops" not in wire and "configs" not in wire
+    assert EventMessage.model_validate_json(wire).event == plain
+    rich = Event(
+        **base,
+        timestamp=at,
+        received_at=at,
+        profile_ops={"$append": {"visits": ["home"]}},
+        configs={"checkout": "B"},
+    )
+    decoded = EventMessage.model_validate_json(EventMessage(event=rich).model_dump_json()).event
+    assert decoded.profile_ops == {"$append": {"visits": ["home"]}}
+    assert decoded.configs == {"checkout": "B"}
