@@ -58,6 +58,35 @@ def bad_request(field: str, reason: str, message: str | None = None) -> ApiError
     return ApiError(400, message or f"{field}: {reason}", [FieldError(field=field, reason=reason)])
 
 
+def too_many(count: int, limit: int, field: str, noun: str = "events") -> ApiError:
+    """413 for a request carrying more than `limit` items (the SDKs that resend halve their
+    batch on it), naming the field that holds them."""
+    return ApiError(
+        413,
+        f"{count} {noun}, over the {limit} limit",
+        [FieldError(field=field, reason=f"at most {limit} {noun} per request")],
+    )
+
+
+# The field an error raised without one concerns (an unknown path or method, a body over its
+# limit, an unknown Content-Encoding: raised below the routes), so a 4xx always names one.
+FIELD_OF_STATUS: Mapping[int, str] = {
+    404: "path",
+    405: "method",
+    413: "body",
+    415: "Content-Encoding",
+}
+
+
+def named_errors(
+    error: ApiError, fields: Mapping[int, str] = FIELD_OF_STATUS, default: str = "body"
+) -> list[FieldError]:
+    """The error's own field errors, else one naming the field its status concerns."""
+    if error.errors:
+        return error.errors
+    return [FieldError(field=fields.get(error.status, default), reason=error.message)]
+
+
 def invalid(field: str, reason: str, message_id: str | None = None) -> InvalidEvent:
     return InvalidEvent([FieldError(field=field, reason=reason)], message_id)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -48,6 +49,31 @@ def stored_message_ids(query: httpx.Client, user: str) -> list[str] | None:
         params["before"] = page["next_cursor"]
 
 
+def ids_by_user(kept: Iterable[Any]) -> dict[str, Counter[str]]:
+    """How many times each kept event's messageId is expected, by the profile it lands on."""
+    expected: dict[str, Counter[str]] = {}
+    for k in kept:
+        expected.setdefault(k.profile_key, Counter())[k.message_id] += 1
+    return expected
+
+
+def stored_when_all_arrived(
+    query: httpx.Client, expected: dict[str, Counter[str]]
+) -> dict[str, list[str]]:
+    """Each user's stored messageIds, once every expected one is there (30 s at most)."""
+
+    def all_arrived() -> dict[str, list[str]] | None:
+        found = {}
+        for user, wanted in expected.items():
+            ids = stored_message_ids(query, user)
+            if ids is None or not set(wanted) <= set(ids):
+                return None
+            found[user] = ids
+        return found
+
+    return eventually(all_arrived, timeout=30)
+
+
 def assert_alive(running_stack: RunningStack) -> None:
     exited = running_stack.stack.exited()
     assert not exited, f"exited: {[p.name for p in exited]}\n{running_stack.logs()}"
@@ -70,22 +96,11 @@ def test_corpus_cases_live(running_stack: RunningStack, query: httpx.Client) -> 
 
     # Every valid event sent among the bad ones is stored once; nothing else of this run is.
     kept = [k for c in cases if isinstance(c.expect, corpus.Partial) for k in c.expect.kept]
-    expected: dict[str, Counter[str]] = {}
-    for k in kept:
-        expected.setdefault(k.profile_key, Counter())[k.message_id] += 1
+    expected = ids_by_user(kept)
     assert max(n for c in expected.values() for n in c.values()) == 1, "corpus reuses an id"
     assert sum(len(c) for c in expected.values()) >= 50
 
-    def all_arrived() -> dict[str, list[str]] | None:
-        found = {}
-        for user, wanted in expected.items():
-            ids = stored_message_ids(query, user)
-            if ids is None or not set(wanted) <= set(ids):
-                return None
-            found[user] = ids
-        return found
-
-    stored = eventually(all_arrived, timeout=30)
+    stored = stored_when_all_arrived(query, expected)
     for user, ids in stored.items():
         mine = Counter(i for i in ids if i.startswith(run) or user.startswith(run))
         assert mine == expected[user], (
@@ -149,22 +164,11 @@ def test_provider_corpus_cases_live(running_stack: RunningStack, query: httpx.Cl
     assert_alive(running_stack)
 
     kept = [k for c in cases if isinstance(c.expect, provider_corpus.Keep) for k in c.expect.kept]
-    expected: dict[str, Counter[str]] = {}
-    for k in kept:
-        expected.setdefault(k.profile_key, Counter())[k.message_id] += 1
+    expected = ids_by_user(kept)
     assert set(expected) == {f"{run}-{p}-user" for p in provider_corpus.PROTOCOLS}
     assert max(n for c in expected.values() for n in c.values()) == 1, "corpus reuses an id"
 
-    def all_arrived() -> dict[str, list[str]] | None:
-        found = {}
-        for user, wanted in expected.items():
-            ids = stored_message_ids(query, user)
-            if ids is None or not set(wanted) <= set(ids):
-                return None
-            found[user] = ids
-        return found
-
-    stored = eventually(all_arrived, timeout=30)
+    stored = stored_when_all_arrived(query, expected)
     for user, ids in stored.items():
         repeated = [i for i, n in Counter(ids).items() if n > 1]
         assert not repeated, f"{user}: stored more than once: {repeated[:5]}"

@@ -137,7 +137,7 @@ class Upload:
     identify_only: bool = False
 
 
-def upload_time(value: Any, received_at: datetime) -> str | None:
+def upload_time(value: Any) -> str | None:
     """client_upload_time as an ISO string in UTC (the event's `sentAt`: normalization corrects
     the clock skew by it, unless it is within PS_CLOCK_SKEW_TOLERANCE_S of our clock); None when
     absent or outside datetime's range in UTC. Raises ValueError when it is not an ISO 8601

@@ -33,13 +33,16 @@ from ingest.providers.amplitude.mapping import (
     upload_time,
 )
 from ingest.providers.common import (
+    FIELD_OF_STATUS,
     Received,
     bad_request,
     form_fields,
     map_items,
+    named_errors,
     parse_json,
     read_decoded_body,
     source_for_key,
+    too_many,
 )
 from ingest.routes import PublisherDep, SettingsDep, limits_of
 from schemas.api import RejectedEvent
@@ -58,7 +61,7 @@ INVALID_API_KEY_MESSAGE = "Invalid API key: not a known write key"
 MISSING_FIELD_MESSAGE = "Request missing required field"
 INVALID_EVENTS_MESSAGE = "Invalid field values on some events"
 # The field an error without one is about, by status (our `errors` always names a field).
-DEFAULT_FIELDS = {404: "path", 405: "method", 415: "Content-Encoding", 429: "events"}
+FIELDS = {**FIELD_OF_STATUS, 429: "events"}
 
 
 def _now_ms(at: datetime) -> int:
@@ -104,9 +107,7 @@ def render_error(request: Request, error: ApiError) -> Response | None:
     status = error.status
     if isinstance(error, NothingAccepted):
         return JSONResponse(rejected_body(error.rejected, 0), status_code=400)
-    errors = error.errors or [
-        FieldError(field=DEFAULT_FIELDS.get(status, "body"), reason=error.message)
-    ]
+    errors = named_errors(error, FIELDS)
     body: dict[str, Any] = {"code": status, "error": error.message}
     if error.code == INVALID_API_KEY:
         pass  # the SDKs recognise this one by its message and drop the batch
@@ -143,11 +144,7 @@ def _items(value: Any, field: str) -> list[Any]:
     if not value:
         raise bad_request(field, "expected at least one item")
     if len(value) > MAX_EVENTS:
-        raise ApiError(
-            413,
-            f"{len(value)} items, over the {MAX_EVENTS} limit",
-            [FieldError(field=field, reason=f"at most {MAX_EVENTS} items a request")],
-        )
+        raise too_many(len(value), MAX_EVENTS, field, "items")
     return value
 
 
@@ -189,7 +186,7 @@ async def _upload(
     source = _source(request, payload.get("api_key"), settings)
     events = _items(payload.get("events"), "events")
     try:
-        sent_at = upload_time(payload.get("client_upload_time"), received_at)
+        sent_at = upload_time(payload.get("client_upload_time"))
     except ValueError as exc:
         raise bad_request("client_upload_time", f"not an ISO 8601 date-time: {exc}") from None
     request.state.amplitude_events = len(events)

@@ -33,8 +33,10 @@ from ingest.providers.common import (
     json_or_base64_json,
     looks_like_form,
     map_items,
+    named_errors,
     read_decoded_body,
     source_for_key,
+    too_many,
 )
 from ingest.providers.mixpanel.mapping import (
     MAX_RECORDS,
@@ -68,8 +70,6 @@ STATUS_TEXT = {
     429: "Too Many Requests",
     503: "Service Unavailable",
 }
-# Where an error without field errors of its own happened, for the `errors` list.
-DEFAULT_FIELDS = {404: "path", 405: "method", 413: "body", 415: "Content-Encoding"}
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,7 @@ async def read_payload(request: Request) -> Payload:
     if not raw_records:
         raise bad_request("data", "no record: expected an object or a non-empty array")
     if len(raw_records) > MAX_RECORDS:
-        raise ApiError(
-            413,
-            f"{len(raw_records)} records, over the {MAX_RECORDS} limit",
-            [FieldError(field="data", reason=f"at most {MAX_RECORDS} records per request")],
-        )
+        raise too_many(len(raw_records), MAX_RECORDS, "data", "records")
     return Payload(
         records=raw_records,
         form=form,
@@ -293,10 +289,7 @@ def import_reply(payload: Payload, outcome: Outcome) -> Response:
 
 
 def _errors_json(error: ApiError) -> list[dict[str, str]]:
-    if error.errors:
-        return [e.model_dump() for e in error.errors]
-    field = DEFAULT_FIELDS.get(error.status, "request")
-    return [{"field": field, "reason": error.message}]
+    return [e.model_dump() for e in named_errors(error, default="request")]
 
 
 def render_error(request: Request, error: ApiError) -> Response | None:

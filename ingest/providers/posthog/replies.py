@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from infra.http import ApiError
+from ingest.providers.common import FIELD_OF_STATUS, named_errors
 
 # Exactly this, with status 200: posthog-python and posthog-js treat any other status as a
 # failure and resend (a 204 too). Never `quota_limited`: posthog-js would drop events for 60 s.
@@ -83,15 +84,14 @@ def error_type(status: int) -> str:
 
 # The field an error without field errors is about (a bad gzip stream, a body too large, an
 # unknown path), so that every 4xx names one.
-FIELD_OF_STATUS = {404: "path", 405: "method", 429: "events", 401: "token", 403: "token"}
+FIELDS = {**FIELD_OF_STATUS, 429: "events", 401: "token", 403: "token"}
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
     """PostHog's error shape (`type`, `code`, `detail`, `attr`: posthog-python reports
     `detail`) with our `errors`: [{field, reason}]."""
-    errors = [e.model_dump() for e in error.errors]
-    if not errors and 400 <= error.status < 500:
-        errors = [{"field": FIELD_OF_STATUS.get(error.status, "body"), "reason": error.message}]
+    named = named_errors(error, FIELDS) if 400 <= error.status < 500 else error.errors
+    errors = [e.model_dump() for e in named]
     return {
         "type": error_type(error.status),
         "code": error.code,

@@ -15,7 +15,13 @@ from starlette.responses import Response
 
 from infra.http import ApiError
 from ingest.accept import check_rate, publish_results
-from ingest.providers.common import Received, map_items, read_decoded_body, source_for_key
+from ingest.providers.common import (
+    Received,
+    map_items,
+    read_decoded_body,
+    source_for_key,
+    too_many,
+)
 from ingest.providers.posthog.decoding import capture_of, decoded_payload
 from ingest.providers.posthog.mapping import PROTOCOL, Envelope, map_event, sent_at_from
 from ingest.providers.posthog.replies import (
@@ -26,7 +32,6 @@ from ingest.providers.posthog.replies import (
     remote_config_script,
 )
 from ingest.routes import PublisherDep, SettingsDep, limits_of
-from schemas.messages import FieldError
 
 PREFIX = "/posthog"
 router = APIRouter(prefix=PREFIX)
@@ -63,8 +68,7 @@ async def _capture(
     capture = capture_of(payload)
     source = source_for_key(request, capture.token, settings, "api_key")
     if len(capture.items) > MAX_EVENTS:
-        reason = f"{len(capture.items)} events, over the {MAX_EVENTS} a request may carry"
-        raise ApiError(413, reason, [FieldError(field="batch", reason=reason)])
+        raise too_many(len(capture.items), MAX_EVENTS, "batch")
     check_rate(request, source, len(capture.items))
     envelope = Envelope(
         received_at=received_at,

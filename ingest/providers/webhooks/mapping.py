@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from infra.http import ApiError
 from ingest.limits import MAX_NESTING, nesting_depth
 from ingest.normalize import Limits
 from ingest.providers.common import (
@@ -30,9 +29,9 @@ from ingest.providers.common import (
     iso,
     parse_json,
     stable_message_id,
+    too_many,
 )
 from schemas.events import to_utc_ms
-from schemas.messages import FieldError
 
 # The forwarders' own timing fields: replaced by the one event time computed from them.
 TIMING_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
@@ -123,19 +122,11 @@ def rudderstack_event(item: Any) -> list[dict[str, Any]]:
     return [event]
 
 
-def too_many(count: int, limit: int) -> ApiError:
-    return ApiError(
-        413,
-        f"{count} events in one request, over the {limit} limit",
-        [FieldError(field="batch", reason=f"at most {limit} events per request")],
-    )
-
-
 def _checked(items: list[Any], limit: int) -> list[Any]:
     if not items:
         raise bad_request("batch", "expected at least one event")
     if len(items) > limit:
-        raise too_many(len(items), limit)
+        raise too_many(len(items), limit, "batch")
     return items
 
 

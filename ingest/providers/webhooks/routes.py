@@ -21,8 +21,10 @@ from infra.settings import Settings
 from ingest.accept import check_rate, publish_results
 from ingest.auth import basic_credentials
 from ingest.providers.common import (
+    FIELD_OF_STATUS,
     Received,
     map_items,
+    named_errors,
     parse_json,
     read_decoded_body,
     source_for_key,
@@ -180,23 +182,15 @@ router.add_api_route(
 
 # A 4xx raised below the routes (an unknown path or method, a body over the limit, bad gzip)
 # has no field of its own: the one it concerns.
-FIELD_OF_STATUS = {
-    400: "body",
-    404: "path",
-    405: "method",
-    413: "body",
-    415: "Content-Encoding",
-    429: "source",
-}
+FIELDS = {**FIELD_OF_STATUS, 400: "body", 429: "source"}
 
 
 def render_error(request: Request, error: ApiError) -> Response | None:
     """Both forwarders read only the status (2xx delivered; 5xx and 429 retried), so errors are
     our ErrorBody, whose `errors` always name a field on a 4xx."""
-    field = FIELD_OF_STATUS.get(error.status)
-    if error.errors or field is None:
+    if error.errors or error.status not in FIELDS:
         return error_response(error)
-    named = [FieldError(field=field, reason=error.message)]
+    named = named_errors(error, FIELDS)
     return error_response(
         ApiError(error.status, error.message, named, code=error.code, headers=error.headers)
     )
