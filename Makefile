@@ -58,9 +58,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Throughput and freshness figures; writes bench/results/<timestamp>.{md,json}.
+## Issue 13's figures (throughput, floors, freshness, ingest, memory, queries), about 20 minutes;
+## writes bench/results/<timestamp>.{md,json}. One part: make bench BENCH_ARGS="--only components"
+## (parts: stack, components, memory, queries; `python bench/run.py -h` lists the sizes).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

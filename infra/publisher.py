@@ -80,6 +80,13 @@ class KafkaPublisher:
             return []
         return await self._acknowledged(self._produce_and_locate(records))
 
+    async def partition_count(self, topic: str) -> int:
+        """How many partitions `topic` has (from the producer's metadata, refreshed by aiokafka
+        when it changes); BrokerUnavailable if the broker cannot say."""
+        producer = await self._ready_producer()
+        partitions = await self._acknowledged(producer.partitions_for(topic))
+        return len(partitions)
+
     async def current_topic_id(self, topic: str) -> TopicId:
         """The topic's id as the broker has it now (BrokerUnavailable if it cannot say)."""
         ids = await self._acknowledged(self._topic_ids.fresh([topic]))

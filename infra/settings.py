@@ -126,8 +126,14 @@ class Settings(BaseSettings):
 
     # Materializer
     app_id: str = "profilestream-materializer"
+    # A batch is what one fetch brought, up to this many messages (a message of ingest's holds
+    # a request's events for one partition); it is written in chunks of at most this many
+    # events, each one INSERT and one Lua run.
     batch_max_events: int = Field(default=2000, ge=1)
     batch_within_s: float = Field(default=0.1, gt=0)
+    # Redis remembers an event's messageId (exact dedup) until this many days after the
+    # event's day; a resend of an older event is checked against ClickHouse instead.
+    dedup_window_days: int = Field(default=30, ge=1, le=3650)
     sink_retry_max_s: float = 5.0
     # Embedded mode: the materializer process owns the chDB directory and serves the query API.
     serve_query_in_materializer: bool | None = None

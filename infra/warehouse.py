@@ -8,21 +8,33 @@ from typing import Any
 EVENTS_TABLE = "events"
 COUNTS_PROJECTION = "event_counts_15m"
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "message_id",
-    "user_id",
-    "anonymous_id",
-    "type",
-    "event",
-    "name",
-    "timestamp",
-    "received_at",
-    "properties",
-    "traits",
-    "context",
-    "source",
-    "kafka_partition",
-    "kafka_offset",
+# Every column and its type, in table order: the DDL below and the worker's column-oriented
+# INSERT (which names the types, so the client never asks for them) both read this.
+EVENT_COLUMN_TYPES: dict[str, str] = {
+    "message_id": "String",
+    "user_id": "String",
+    "anonymous_id": "String",
+    "type": "LowCardinality(String)",
+    "event": "LowCardinality(String)",
+    "name": "String",
+    "timestamp": "DateTime64(3, 'UTC')",
+    "received_at": "DateTime64(3, 'UTC')",
+    "properties": "String",
+    "traits": "String",
+    "context": "String",
+    "source": "LowCardinality(String)",
+    "kafka_partition": "UInt32",
+    "kafka_offset": "UInt64",
+}
+EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_COLUMN_TYPES)
+# JSON text compresses well, and is read only when a user's sequence is shown.
+_CODECS = {
+    "properties": " CODEC(ZSTD(3))",
+    "traits": " CODEC(ZSTD(3))",
+    "context": " CODEC(ZSTD(3))",
+}
+_COLUMNS_DDL = ",\n        ".join(
+    f"{name} {kind}{_CODECS.get(name, '')}" for name, kind in EVENT_COLUMN_TYPES.items()
 )
 
 # Ordered by user then time: a user's sequence is a contiguous range of the primary key, and the
@@ -33,20 +45,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
 DDL: tuple[str, ...] = (
     f"""
     CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
-        message_id String,
-        user_id String,
-        anonymous_id String,
-        type LowCardinality(String),
-        event LowCardinality(String),
-        name String,
-        timestamp DateTime64(3, 'UTC'),
-        received_at DateTime64(3, 'UTC'),
-        properties String CODEC(ZSTD(3)),
-        traits String CODEC(ZSTD(3)),
-        context String CODEC(ZSTD(3)),
-        source LowCardinality(String),
-        kafka_partition UInt32,
-        kafka_offset UInt64,
+        {_COLUMNS_DDL},
         INDEX message_id_bf message_id TYPE bloom_filter(0.001) GRANULARITY 4,
         PROJECTION {COUNTS_PROJECTION} (
             SELECT event, toStartOfFifteenMinutes(timestamp), count()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from fastapi import Request
 
+from infra.clients import partition_for_key
 from infra.http import ApiError
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
 from infra.settings import Settings
@@ -19,7 +20,12 @@ from ingest.normalize import InvalidEvent
 from ingest.ratelimit import RateLimiter
 from schemas.api import RejectedEvent
 from schemas.events import Event
-from schemas.messages import EventMessage, FieldError, RejectionMessage
+from schemas.messages import (
+    FieldError,
+    RejectionMessage,
+    events_message,
+    events_message_groups,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,27 @@ class NothingAccepted(ApiError):
         self.rejected = rejected
 
 
-def event_record(settings: Settings, event: Event) -> Record:
-    value = EventMessage(event=event).model_dump_json().encode()
-    return settings.events_topic, event.profile_key.encode(), value
+def event_records(settings: Settings, events: Sequence[Event], partitions: int) -> list[Record]:
+    """The events as version 2 messages (schemas.messages.EventsMessage): one per partition of
+    the events topic (more if large), each holding that partition's events in request order,
+    keyed by its own first event's user. Kafka's default partitioner puts that key in the same
+    partition as every event of the message, so per-user order holds and the worker pays its
+    per-message costs once per partition of a request instead of once per event."""
+    all_partitions = list(range(partitions))
+    groups: dict[int, tuple[list[bytes], list[bytes]]] = {}  # partition -> keys, events
+    for event in events:
+        key = event.profile_key.encode()
+        partition = partition_for_key(key, all_partitions, all_partitions)
+        group = groups.get(partition)
+        if group is None:
+            group = groups[partition] = ([], [])
+        group[0].append(key)
+        group[1].append(event.model_dump_json().encode())
+    return [
+        (settings.events_topic, keys[first], events_message(chunk))
+        for keys, encoded in groups.values()
+        for first, chunk in events_message_groups(encoded)
+    ]
 
 
 def rejection_records(
@@ -128,11 +152,11 @@ async def publish_results(
         except BrokerUnavailable:
             log.warning("could not record %d rejected events", len(rejections))
         raise NothingAccepted(rejected, single)
-    records = [event_record(settings, e) for e in events] + rejections
-    if not records:  # every item accepted, and none had anything to store
+    if not events and not rejections:  # every item accepted, and none had anything to store
         return Outcome(accepted=len(results), events=0, rejected=[])
     try:
-        await publisher.publish(records)
+        partitions = await publisher.partition_count(settings.events_topic) if events else 1
+        await publisher.publish(event_records(settings, events, partitions) + rejections)
     except BrokerUnavailable as exc:
         raise broker_unavailable(settings, exc) from None
     return Outcome(accepted=len(results) - len(rejected), events=len(events), rejected=rejected)

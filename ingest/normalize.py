@@ -70,6 +70,10 @@ def merged_identify_traits(data: dict[str, Any]) -> Any:
     return {**extra, **(own or {})}
 
 
+DEFAULT_LIMITS = Limits()
+NO_DEFAULTS = BatchDefaults()
+
+
 class InvalidEvent(Exception):
     def __init__(self, errors: list[FieldError], message_id: str | None = None) -> None:
         super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
@@ -107,6 +111,30 @@ def corrected_timestamp(
     return received_at - (sent_at - original)
 
 
+def _too_deep(raw: dict[str, Any], limits: Limits) -> InvalidEvent:
+    return InvalidEvent(
+        [FieldError(field="event", reason=f"nests deeper than {MAX_NESTING} levels")],
+        _message_id_of(raw, limits),
+    )
+
+
+def _encoded_within_nesting(raw: dict[str, Any], limits: Limits) -> bytes:
+    """The event's JSON (orjson, as its size is counted), once it is known to nest at most
+    MAX_NESTING levels; InvalidEvent if deeper. Each list and object of the event opens with a
+    bracket in that JSON, so a JSON with at most MAX_NESTING opening brackets (those in strings
+    counted too) cannot nest deeper: only an event with more is walked (`nesting_depth`)."""
+    try:
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        # orjson refuses to encode deeper than 254 levels
+        if nesting_depth(raw) > MAX_NESTING:
+            raise _too_deep(raw, limits) from None
+        raise
+    if encoded.count(b"{") + encoded.count(b"[") > MAX_NESTING and nesting_depth(raw) > MAX_NESTING:
+        raise _too_deep(raw, limits)
+    return encoded
+
+
 def _message_id_of(raw: dict[str, Any], limits: Limits) -> str | None:
     """The client's messageId, to echo in a rejection: only one that is itself valid."""
     value = raw.get("messageId")
@@ -128,16 +156,11 @@ def normalize_event(
     """Validate one event and normalize it. Raises InvalidEvent naming every broken field.
     `context.protocol` says which third-party protocol the event came in by (`protocol`); a
     client cannot set it itself."""
-    limits = limits or Limits()
-    defaults = defaults or BatchDefaults()
+    limits = limits or DEFAULT_LIMITS
+    defaults = defaults or NO_DEFAULTS
     if not isinstance(raw, dict):
         raise InvalidEvent([FieldError(field="event", reason="an event must be a JSON object")])
-    if nesting_depth(raw) > MAX_NESTING:
-        raise InvalidEvent(
-            [FieldError(field="event", reason=f"nests deeper than {MAX_NESTING} levels")],
-            _message_id_of(raw, limits),
-        )
-    size = len(orjson.dumps(raw))
+    size = len(_encoded_within_nesting(raw, limits))
     if size > limits.max_event_bytes:
         raise EventTooLarge(
             [
@@ -151,13 +174,17 @@ def normalize_event(
     data = dict(raw)
     if event_type is not None:
         data["type"] = event_type  # the endpoint decides the type, as in Segment's API
-    for name, batch_value in (
-        ("context", defaults.context),
-        ("integrations", defaults.integrations),
-    ):
-        own = data.get(name)
-        if batch_value and (own is None or isinstance(own, dict)):
-            data[name] = {**batch_value, **(own or {})}
+    # Whether the batch (or context.traits) added to the event: then its size is counted again.
+    grown = False
+    if defaults.context or defaults.integrations:
+        for name, batch_value in (
+            ("context", defaults.context),
+            ("integrations", defaults.integrations),
+        ):
+            own = data.get(name)
+            if batch_value and (own is None or isinstance(own, dict)):
+                data[name] = {**batch_value, **(own or {})}
+                grown = True
     context = data.get("context")
     if isinstance(context, dict) and (protocol or "protocol" in context):
         data["context"] = {k: v for k, v in context.items() if k != "protocol"}
@@ -165,13 +192,17 @@ def normalize_event(
             data["context"]["protocol"] = protocol
     elif context is None and protocol:
         data["context"] = {"protocol": protocol}
-    if data.get("sentAt") is None and defaults.sent_at is not None:
+    if defaults.sent_at is not None and data.get("sentAt") is None:
         data["sentAt"] = defaults.sent_at
-    if data.get("anonymousId") is None and defaults.anonymous_id is not None:
+    if defaults.anonymous_id is not None and data.get("anonymousId") is None:
         data["anonymousId"] = defaults.anonymous_id
     if data.get("type") == "identify":
-        data["traits"] = merged_identify_traits(data)
-    if defaults.context or defaults.integrations or data.get("type") == "identify":
+        own_traits = data.get("traits")
+        traits = merged_identify_traits(data)
+        if traits is not own_traits:
+            data["traits"] = traits
+            grown = True
+    if grown:
         # What the batch (or context.traits) added counts too: a large batch `context` must not
         # make each of 2,500 small events as large as the request.
         merged_size = len(orjson.dumps(data))
@@ -209,9 +240,8 @@ def normalize_event(
         original = incoming.originalTimestamp or incoming.timestamp
         original = to_utc_ms(original) if original else None
         sent_at = to_utc_ms(incoming.sentAt) if incoming.sentAt else None
-        timestamp = to_utc_ms(
-            corrected_timestamp(received, sent_at, original, limits.skew_tolerance)
-        )
+        # UTC milliseconds already: its inputs are
+        timestamp = corrected_timestamp(received, sent_at, original, limits.skew_tolerance)
     except OverflowError:
         # e.g. year 1 at UTC+1, or sentAt and originalTimestamp millennia apart
         errors.append(
@@ -235,24 +265,28 @@ def normalize_event(
     if errors:
         raise InvalidEvent(errors, client_message_id)
 
-    return Event(
-        message_id=client_message_id or str(uuid.uuid4()),
-        type=incoming.type,
-        user_id=incoming.userId,
-        anonymous_id=incoming.anonymousId,
-        event=incoming.event,
-        name=incoming.name,
-        group_id=incoming.groupId,
-        previous_id=incoming.previousId,
-        properties=incoming.properties,
-        traits=incoming.traits,
-        context=incoming.context,
-        integrations=incoming.integrations,
-        profile_ops=incoming.profileOps or None,
-        configs=incoming.configs or None,
-        timestamp=timestamp,
-        original_timestamp=original,
-        sent_at=sent_at,
-        received_at=received,
-        source=source,
+    # Every value comes from the validation above and the checks after it (the timestamp is
+    # between 2000 and received_at plus the allowed skew): not validated a second time.
+    return Event.trusted(
+        {
+            "message_id": client_message_id or str(uuid.uuid4()),
+            "type": incoming.type,
+            "user_id": incoming.userId,
+            "anonymous_id": incoming.anonymousId,
+            "event": incoming.event,
+            "name": incoming.name,
+            "group_id": incoming.groupId,
+            "previous_id": incoming.previousId,
+            "properties": incoming.properties,
+            "traits": incoming.traits,
+            "context": incoming.context,
+            "integrations": incoming.integrations,
+            "profile_ops": incoming.profileOps or None,
+            "configs": incoming.configs or None,
+            "timestamp": timestamp,
+            "original_timestamp": original,
+            "sent_at": sent_at,
+            "received_at": received,
+            "source": source,
+        }
     )

@@ -27,7 +27,7 @@ from ingest.normalize import (
     normalize_event,
 )
 from schemas.api import IngestResponse
-from schemas.events import EVENT_TYPES, SegmentEvent
+from schemas.events import EVENT_TYPES, SegmentEvent, to_utc_ms
 from schemas.messages import FieldError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def _ingest(
     event_type: str | None,
     key_in_query: bool = False,
 ) -> IngestResponse:
-    received_at = datetime.now(UTC)
+    received_at = to_utc_ms(datetime.now(UTC))  # as stored: normalize_event need not truncate it
     keys = settings.write_key_map()
     origins = settings.write_key_origin_map()
     # With Basic auth, refuse a bad key before reading (and inflating) the body.

@@ -15,7 +15,10 @@ from typing import TypeVar
 from infra.clients import store_unavailable_errors
 from materializer.processing import (
     Consumed,
+    DedupWindow,
     RawMessage,
+    as_message,
+    chunks,
     dead_letter,
     decode_batch,
     plan_batch,
@@ -81,20 +84,30 @@ class BatchProcessor:
         dead_letters: DeadLetterWriter,
         *,
         retry_max_s: float = 5.0,
+        max_events: int = 5000,
+        dedup_window_days: int = 30,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`max_events`: the most events one write of both stores takes (a batch of more is
+        written in chunks); `dedup_window_days`: how long Redis remembers a messageId after its
+        event's day (processing.DedupWindow); `clock`: seconds since the epoch (tests move it)."""
         self._profiles = profiles
         self._events = events
         self._dead_letters = dead_letters
         self._retry_max_s = retry_max_s
+        self._max_events = max_events
+        self._window_days = dedup_window_days
+        self._clock = clock
         self.throughput = Throughput()
 
     async def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         consumed, dead = decode_batch(messages)
         inserted, refused = 0, []
-        for segment in split_at_deletes(consumed):
-            segment_inserted, segment_refused = await self._write_isolating(segment)
-            inserted += segment_inserted
-            refused += segment_refused
+        for chunk in chunks(consumed, self._max_events):
+            for segment in split_at_deletes(chunk):
+                segment_inserted, segment_refused = await self._write_isolating(segment)
+                inserted += segment_inserted
+                refused += segment_refused
         for letter in [*dead, *refused]:
             log.warning(
                 "dead-lettering %s[%d]@%d: %s",
@@ -113,11 +126,13 @@ class BatchProcessor:
         return result
 
     async def _write_isolating(
-        self, consumed: Sequence[Consumed]
+        self, consumed: Sequence[Consumed], part_of_message: bool = False
     ) -> tuple[int, list[DeadLetterMessage]]:
         """Write the batch, retrying while a store is unreachable. A batch that keeps failing
         for another reason may hold an event no store accepts: halve it until that event is
-        alone, and dead-letter it, so one bad event never stalls its partition."""
+        alone, and dead-letter it, so one bad event never stalls its partition. Halves are cut
+        between messages while there are several; `part_of_message`: `consumed` is some of
+        one message's events (they share its offset), so that offset stays in flight."""
         data_errors = 0
 
         def too_many_data_errors(exc: Exception) -> bool:
@@ -126,7 +141,7 @@ class BatchProcessor:
             return data_errors > DATA_ERROR_RETRIES
 
         try:
-            written = partial(self._write, consumed)
+            written = partial(self._write, consumed, part_of_message)
             return await self._retrying("write batch", written, give_up=too_many_data_errors), []
         except Exception as exc:
             last_error = type(exc).__name__
@@ -134,31 +149,37 @@ class BatchProcessor:
             item = consumed[0]
             reason = f"write refused after {DATA_ERROR_RETRIES + 1} attempts: {last_error}"
             key = item.event.profile_key.encode()
-            return 0, [dead_letter(item.meta, key, item.raw, reason)]
-        middle = len(consumed) // 2
-        left_inserted, left_refused = await self._write_isolating(consumed[:middle])
-        right_inserted, right_refused = await self._write_isolating(consumed[middle:])
+            return 0, [dead_letter(item.meta, key, as_message(item.event), reason)]
+        middle, within_message = halving_point(consumed)
+        part = part_of_message or within_message
+        left_inserted, left_refused = await self._write_isolating(consumed[:middle], part)
+        right_inserted, right_refused = await self._write_isolating(consumed[middle:], part)
         return left_inserted + right_inserted, left_refused + right_refused
 
-    async def _write(self, consumed: Sequence[Consumed]) -> int:
+    async def _write(self, consumed: Sequence[Consumed], part_of_message: bool = False) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
+        window = DedupWindow.at(int(self._clock() * 1000), self._window_days)
         applied, in_flight, definitions = await self._profiles.lookup(consumed)
-        stored: set[str] = set()
-        suspects = possibly_stored(consumed, in_flight, applied)
+        stored: dict[str, tuple[int, int]] = {}
+        suspects = possibly_stored(consumed, in_flight, applied, window)
         if suspects:
-            # A previous attempt may have inserted these before it died: ask ClickHouse.
+            # A previous attempt may have inserted these before it died, or they are older
+            # than Redis remembers: ask ClickHouse.
             stored = await self._events.stored(
                 [c.event.profile_key for c in suspects], [c.event.message_id for c in suspects]
             )
-        plan = plan_batch(consumed, applied, stored, in_flight, definitions)
-        if plan.rows:
+        plan = plan_batch(
+            consumed, applied, stored, in_flight, definitions, window, part_of_message
+        )
+        inserted = len(plan.columns)
+        if inserted:
             await self._profiles.mark_in_flight(plan)
-            await self._events.insert(plan.rows)
+            await self._events.insert(plan.columns)
         for user in plan.deleted:
             # A deletion request (alone in its batch): the events go before the profile.
             await self._events.delete_users(await self._profiles.stored_ids(user))
         await self._profiles.apply(plan)
-        return len(plan.rows)
+        return inserted
 
     async def _retrying(
         self,
@@ -198,6 +219,16 @@ async def retrying(
             log.log(level, "%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, ceiling)
+
+
+def halving_point(consumed: Sequence[Consumed]) -> tuple[int, bool]:
+    """Where to halve a segment for isolation: the message boundary nearest the middle, or,
+    when the segment is one message, its middle event (True: the halves split a message)."""
+    middle = len(consumed) // 2
+    boundaries = [i for i in range(1, len(consumed)) if consumed[i].meta != consumed[i - 1].meta]
+    if not boundaries:
+        return middle, True
+    return min(boundaries, key=lambda i: abs(i - middle)), False
 
 
 def is_transient(exc: BaseException) -> bool:

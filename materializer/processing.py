@@ -1,19 +1,26 @@
-"""Pure: Kafka bytes -> `Event`, `event -> row` for ClickHouse and `event -> profile change` for
-Redis, and the batch plan that dedups by messageId. No I/O; every function here is unit-tested
-with plain values."""
+"""Pure: decoded events -> columns for ClickHouse and `event -> profile change` for Redis, and the
+batch plan that dedups by messageId. No I/O; every function here is unit-tested with plain values.
+(Kafka bytes -> events is materializer.decode.)"""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
 
-from infra.topic_ids import TopicId
+from materializer.decode import (
+    Consumed,
+    MessageMeta,
+    PartitionKey,
+    RawMessage,
+    WireEvent,
+    as_message,
+    dead_letter,
+    decode_batch,
+)
 from materializer.profile_ops import (
     Definitions,
     ProfileOps,
@@ -23,61 +30,28 @@ from materializer.profile_ops import (
 )
 from profilestore.wire import Change
 from schemas.commands import UserCommand
-from schemas.events import Event
-from schemas.messages import DeadLetterMessage, EventsTopicMessage
 
-_topic_message: TypeAdapter[Any] = TypeAdapter(EventsTopicMessage)
+__all__ = [
+    "BatchPlan",
+    "Consumed",
+    "DedupWindow",
+    "EventColumns",
+    "MessageMeta",
+    "OffsetRange",
+    "PartitionKey",
+    "RawMessage",
+    "as_message",
+    "command_change",
+    "dead_letter",
+    "decode_batch",
+    "plan_batch",
+    "profile_change",
+]
 
+DAY_MS = 86_400_000
 
-# One partition of one life of a topic: (topic, partition, topic id). Offsets restart at 0 when
-# a topic is created anew, so marks are kept per life (infra.topic_ids).
-PartitionKey = tuple[str, int, TopicId]
-
-
-class MessageMeta(NamedTuple):
-    """Where a message came from: travels with the data so commits follow the writes. (Named
-    tuples, here and below: one of each per event, and a frozen dataclass costs several times
-    more to build.)"""
-
-    topic: str
-    partition: int
-    offset: int
-    topic_id: TopicId
-
-    @property
-    def partition_key(self) -> PartitionKey:
-        return (self.topic, self.partition, self.topic_id)
-
-
-class Consumed(NamedTuple):
-    """One decoded event or management command with its position in the log (and its bytes,
-    for a dead letter)."""
-
-    event: Event | UserCommand
-    meta: MessageMeta
-    raw: bytes = b""
-
-
-class UndecodableMessage(Exception):
-    """The message is not a valid message of a version this worker knows."""
-
-
-def decode_event(value: bytes | None) -> Event | UserCommand:
-    if value is None:
-        raise UndecodableMessage("empty message (tombstone)")
-    try:
-        message = _topic_message.validate_json(value)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        loc = first["loc"]
-        if len(loc) > 1 and loc[0] in ("event", "command"):
-            loc = loc[1:]  # the union's tag (the message kind), not a field
-        where = ".".join(str(p) for p in loc) or "message"
-        raise UndecodableMessage(
-            f"{exc.error_count()} validation error(s); first at {where}: {first['msg']}"
-        ) from None
-    decoded: Event | UserCommand = message.command if message.kind == "command" else message.event
-    return decoded
+# Where a stored event's row came from: (Kafka partition, offset) as the events table has them.
+StoredAt = tuple[int, int]
 
 
 def _json(value: Any) -> str:
@@ -88,27 +62,83 @@ def ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def event_row(event: Event, meta: MessageMeta) -> tuple[Any, ...]:
-    """The ClickHouse row, in `infra.warehouse.EVENT_COLUMNS` order. An event with no traits of
-    its own stores its profileOps in the traits column, so the user's sequence shows what the
-    event did to the profile."""
-    traits = event.traits or event.profile_ops or {}
-    return (
-        event.message_id,
-        event.profile_key,
-        event.anonymous_id or "",
-        event.type,
-        event.event_name,
-        event.name or "",
-        event.timestamp,
-        event.received_at,
-        _json(event.properties),
-        _json(traits),
-        _json(event.context),
-        event.source,
-        meta.partition,
-        meta.offset,
-    )
+@dataclass(frozen=True)
+class DedupWindow:
+    """How long a messageId is remembered in Redis (profilestore: the user's ids hash): until
+    `days` days after its event's day. An event whose day is already further back (an import,
+    a replay of old data) is checked against ClickHouse instead, and remembered only until
+    tomorrow ends (long enough for a crashed batch's replay). `today` is a day number (days
+    since 1970-01-01, UTC)."""
+
+    today: int
+    days: int
+
+    @classmethod
+    def at(cls, now_ms: int, days: int) -> DedupWindow:
+        return cls(today=now_ms // DAY_MS, days=days)
+
+    def is_old(self, event_ms: int) -> bool:
+        return event_ms // DAY_MS + self.days < self.today
+
+    def keep_until(self, event_ms: int) -> int:
+        """The day until which the event's messageId stays in the user's ids hash."""
+        day = event_ms // DAY_MS
+        return self.today + 1 if day + self.days < self.today else day + self.days
+
+
+# For tests and tools that do not care about the window: nothing is old, ids are kept.
+NO_WINDOW = DedupWindow(today=0, days=10**6)
+
+
+class EventColumns:
+    """The INSERT's columns, in `infra.warehouse.EVENT_COLUMNS` order: ClickHouse takes columns,
+    and a comprehension per column is cheaper than a tuple per row. The JSON columns hold the
+    bytes ingest wrote. An event with no traits of its own stores its profileOps in the traits
+    column, so the user's sequence shows what the event did to the profile."""
+
+    __slots__ = ("events", "metas")
+
+    def __init__(self) -> None:
+        self.events: list[WireEvent] = []
+        self.metas: list[MessageMeta] = []
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def append(self, event: WireEvent, meta: MessageMeta) -> None:
+        self.events.append(event)
+        self.metas.append(meta)
+
+    @property
+    def columns(self) -> list[list[Any]]:
+        events, metas = self.events, self.metas
+        return [
+            [e.message_id for e in events],
+            [e.user_id or e.anonymous_id for e in events],
+            [e.anonymous_id or "" for e in events],
+            [e.type for e in events],
+            [e.event_name for e in events],
+            [e.name or "" for e in events],
+            [e.timestamp for e in events],
+            [e.received_at for e in events],
+            [bytes(e.properties) for e in events],
+            [_traits_text(e) for e in events],
+            [bytes(e.context) for e in events],
+            [e.source for e in events],
+            [m.partition for m in metas],
+            [m.offset for m in metas],
+        ]
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Row tuples (for tests and in-memory stores)."""
+        return list(zip(*self.columns, strict=True))
+
+
+def _traits_text(event: WireEvent) -> bytes:
+    traits = bytes(event.traits)
+    if traits == b"{}" and event.profile_ops:
+        return orjson.dumps(event.profile_ops)
+    return traits
 
 
 def _with_ops_and_rejections(change: Change, result: ProfileOps) -> Change:
@@ -121,23 +151,32 @@ def _with_ops_and_rejections(change: Change, result: ProfileOps) -> Change:
     return change
 
 
-def profile_change(event: Event, definitions: Definitions | None = None) -> Change:
+def profile_change(
+    event: WireEvent,
+    definitions: Definitions | None = None,
+    keep_until: int | None = None,
+    event_ms: int | None = None,
+) -> Change:
     """What the event does to its user's profile, in the wire format the Redis apply script
-    reads (profilestore.wire).
+    reads (profilestore.wire). `keep_until`: the day until which its messageId is remembered
+    (DedupWindow.keep_until; by default the window that never ends).
 
     Property values are pre-encoded JSON strings so Lua never re-encodes user data (cjson would
     turn 1 into 1.0 and [] into {}).
     """
-    timestamp = str(ms(event.timestamp))
+    at = ms(event.timestamp) if event_ms is None else event_ms
+    timestamp = str(at)
+    name = event.event_name
     change: Change = {
         "m": event.message_id,
         "ts": timestamp,
-        "n": event.event_name,
+        "kp": NO_WINDOW.keep_until(at) if keep_until is None else keep_until,
+        "n": name,
         "le": _json(
             {
                 "message_id": event.message_id,
                 "type": event.type,
-                "name": event.event_name,
+                "name": name,
                 "timestamp": timestamp,
             }
         ),
@@ -146,8 +185,10 @@ def profile_change(event: Event, definitions: Definitions | None = None) -> Chan
         change["kn"] = 1
     result = ProfileOps()
     defs = definitions or {}
-    if event.type == "identify" and event.traits:
-        trait_operations(event.traits, defs, "traits", result)
+    if event.type == "identify":
+        traits = event.traits_dict()
+        if traits:
+            trait_operations(traits, defs, "traits", result)
     if event.profile_ops:  # any event type, after an identify's traits
         trait_operations(event.profile_ops, defs, "profileOps", result)
     served = configs_served(event, result)
@@ -157,14 +198,18 @@ def profile_change(event: Event, definitions: Definitions | None = None) -> Chan
     other = event.previous_id if event.type == "alias" else event.anonymous_id
     if event.user_id and other and other != event.user_id:
         change["mg"] = other
-    return _with_ops_and_rejections(change, result)
+    if result.ops or result.rejections or result.clear_keeping is not None:
+        return _with_ops_and_rejections(change, result)
+    return change
 
 
-def command_change(command: UserCommand) -> Change:
+def command_change(command: UserCommand, keep_until: int | None = None) -> Change:
     """A management command, in the same shape (no event is counted)."""
+    at = ms(command.issued_at)
     change: Change = {
         "m": command.command_id,
-        "ts": str(ms(command.issued_at)),
+        "ts": str(at),
+        "kp": NO_WINDOW.keep_until(at) if keep_until is None else keep_until,
         "cmd": command.op,
     }
     if command.op == "delete":
@@ -179,10 +224,8 @@ def command_change(command: UserCommand) -> Change:
     return change
 
 
-def change_for(item: Event | UserCommand, definitions: Definitions | None) -> Change:
-    if isinstance(item, UserCommand):
-        return command_change(item)
-    return profile_change(item, definitions)
+def item_ms(item: WireEvent | UserCommand) -> int:
+    return ms(item.issued_at if isinstance(item, UserCommand) else item.timestamp)
 
 
 def is_delete(item: Consumed) -> bool:
@@ -203,6 +246,28 @@ def split_at_deletes(consumed: Sequence[Consumed]) -> list[list[Consumed]]:
     return [s for s in segments if s]
 
 
+def chunks(consumed: Sequence[Consumed], max_events: int) -> list[Sequence[Consumed]]:
+    """The batch in chunks of at most `max_events` events (more only for a single message
+    that holds more), cut between messages: each chunk is one write of both stores, so a
+    Lua run and an INSERT stay bounded however many events a fetch brought."""
+    if len(consumed) <= max_events:
+        return [consumed]
+    result: list[Sequence[Consumed]] = []
+    start = 0
+    while start < len(consumed):
+        end = min(start + max_events, len(consumed))
+        # never cut inside a message: its events share one offset
+        while end < len(consumed) and end > start and consumed[end].meta == consumed[end - 1].meta:
+            end -= 1
+        if end == start:  # one message larger than max_events: take it whole
+            end = start + 1
+            while end < len(consumed) and consumed[end].meta == consumed[start].meta:
+                end += 1
+        result.append(consumed[start:end])
+        start = end
+    return result
+
+
 @dataclass(frozen=True)
 class OffsetRange:
     first: int
@@ -217,7 +282,7 @@ class BatchPlan:
     """What one batch writes: new rows for ClickHouse, changes per user for Redis, and the
     in-flight offset marks to set before the INSERT and to leave after the apply."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    columns: EventColumns = field(default_factory=EventColumns)
     changes_by_user: dict[str, list[Change]] = field(default_factory=dict)
     # partition -> highest offset in the batch (what the batch lets us mark as applied)
     last_offsets: dict[PartitionKey, int] = field(default_factory=dict)
@@ -226,6 +291,12 @@ class BatchPlan:
     in_flight_after: dict[PartitionKey, OffsetRange | None] = field(default_factory=dict)
     # users deleted by this batch (their merged anonymous ids are read from Redis)
     deleted: list[str] = field(default_factory=list)
+    # the day the batch was planned on (the apply script prunes ids kept until before it)
+    today: int = 0
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        return self.columns.rows()
 
 
 def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
@@ -233,39 +304,60 @@ def first_of_each_message_id(consumed: Iterable[Consumed]) -> list[Consumed]:
     seen: set[str] = set()
     unique: list[Consumed] = []
     for item in consumed:
-        if item.event.message_id not in seen:
-            seen.add(item.event.message_id)
+        message_id = item_id(item.event)
+        if message_id not in seen:
+            seen.add(message_id)
             unique.append(item)
     return unique
 
 
+def item_id(item: WireEvent | UserCommand) -> str:
+    return item.command_id if isinstance(item, UserCommand) else item.message_id
+
+
 def possibly_stored(
     consumed: Iterable[Consumed],
-    in_flight: dict[PartitionKey, OffsetRange],
+    in_flight: Mapping[PartitionKey, OffsetRange],
     already_applied: set[str],
+    window: DedupWindow = NO_WINDOW,
 ) -> list[Consumed]:
-    """Events a crashed attempt may have inserted into ClickHouse without applying them to
-    Redis: their offsets fall in a partition's in-flight mark."""
+    """Events ClickHouse must be asked about: those a crashed attempt may have inserted without
+    applying them to Redis (their offsets fall in a partition's in-flight mark), and those
+    outside the dedup window (Redis no longer remembers whether they were stored)."""
     return [
         item
         for item in consumed
-        if item.event.message_id not in already_applied
-        and item.meta.offset in in_flight.get(item.meta.partition_key, ())
+        if isinstance(item.event, WireEvent)
+        and item.event.message_id not in already_applied
+        and (
+            item.meta.offset in in_flight.get(item.meta.partition_key, ())
+            or window.is_old(ms(item.event.timestamp))
+        )
     ]
 
 
 def plan_batch(
     consumed: Sequence[Consumed],
     already_applied: set[str],
-    already_stored: set[str],
-    in_flight: dict[PartitionKey, OffsetRange] | None = None,
+    already_stored: Mapping[str, StoredAt],
+    in_flight: Mapping[PartitionKey, OffsetRange] | None = None,
     definitions: Definitions | None = None,
+    window: DedupWindow = NO_WINDOW,
+    part_of_message: bool = False,
 ) -> BatchPlan:
     """Rows for events ClickHouse does not have yet, profile changes for events and commands
     Redis has not applied yet. `already_applied` implies stored: Redis is written after
-    ClickHouse."""
+    ClickHouse. `already_stored`: the events of `possibly_stored` that ClickHouse has, with
+    where their row came from.
+
+    An event outside the dedup window that ClickHouse has is a resend of an event applied long
+    ago, and is skipped, unless its row came from this very message and the message is in
+    flight: then a crashed attempt inserted it, and it is applied now.
+
+    `part_of_message`: the events are some of one message's (an isolation split): the mark
+    stays as it is after the apply, since the message's other events share its offset."""
     in_flight = in_flight or {}
-    plan = BatchPlan()
+    plan = BatchPlan(today=window.today)
     first_offsets: dict[PartitionKey, int] = {}
     for item in consumed:
         key = item.meta.partition_key
@@ -276,49 +368,41 @@ def plan_batch(
         first = first_offsets[key] if marked is None else min(first_offsets[key], marked.first)
         mark_last = last if marked is None else max(last, marked.last)
         plan.in_flight[key] = OffsetRange(first, mark_last)
-        plan.in_flight_after[key] = OffsetRange(last + 1, mark_last) if mark_last > last else None
+        if part_of_message:
+            plan.in_flight_after[key] = OffsetRange(first, mark_last)
+        else:
+            plan.in_flight_after[key] = (
+                OffsetRange(last + 1, mark_last) if mark_last > last else None
+            )
+    changes_by_user = plan.changes_by_user
     for item in first_of_each_message_id(consumed):
-        message_id = item.event.message_id
+        event = item.event
+        if isinstance(event, UserCommand):
+            if event.command_id in already_applied:
+                continue
+            at = ms(event.issued_at)
+            change = command_change(event, window.keep_until(at))
+            if event.op == "delete":
+                plan.deleted.append(event.user_id)
+            changes_by_user.setdefault(event.user_id, []).append(change)
+            continue
+        message_id = event.message_id
         if message_id in already_applied:
             continue
-        user = item.event.profile_key
-        change = change_for(item.event, definitions)
-        if isinstance(item.event, Event) and message_id not in already_stored:
-            plan.rows.append(event_row(item.event, item.meta))
-        if change.get("cmd") == "delete":
-            plan.deleted.append(user)
-        plan.changes_by_user.setdefault(user, []).append(change)
-    return plan
-
-
-class RawMessage(NamedTuple):
-    key: bytes | None
-    value: bytes | None
-    meta: MessageMeta
-
-
-def dead_letter(
-    meta: MessageMeta, key: bytes | None, value: bytes | None, reason: str
-) -> DeadLetterMessage:
-    return DeadLetterMessage(
-        topic=meta.topic,
-        partition=meta.partition,
-        offset=meta.offset,
-        reason=reason,
-        key=key.decode("utf-8", "replace") if key else None,
-        value_b64=base64.b64encode(value or b"").decode(),
-    )
-
-
-def decode_batch(messages: Sequence[RawMessage]) -> tuple[list[Consumed], list[DeadLetterMessage]]:
-    """Decoded events, and a dead letter (with the reason) for each message that is not one."""
-    consumed: list[Consumed] = []
-    dead: list[DeadLetterMessage] = []
-    for message in messages:
-        try:
-            event = decode_event(message.value)
-        except UndecodableMessage as exc:
-            dead.append(dead_letter(message.meta, message.key, message.value, str(exc)))
+        at = ms(event.timestamp)
+        stored_at = already_stored.get(message_id)
+        if stored_at is None:
+            plan.columns.append(event, item.meta)
+        elif window.is_old(at) and not (
+            stored_at == (item.meta.partition, item.meta.offset)
+            and item.meta.offset in in_flight.get(item.meta.partition_key, ())
+        ):
+            continue  # stored by another message long ago: a resend, counted once
+        change = profile_change(event, definitions, window.keep_until(at), at)
+        user = event.user_id or event.anonymous_id or ""
+        user_changes = changes_by_user.get(user)
+        if user_changes is None:
+            changes_by_user[user] = [change]
         else:
-            consumed.append(Consumed(event, message.meta, message.value or b""))
-    return consumed, dead
+            user_changes.append(change)
+    return plan

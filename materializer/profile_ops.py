@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from materializer.decode import WireEvent
 from profilestore.wire import (
     APPEND,
     INCREMENT,
@@ -43,7 +44,6 @@ from profilestore.wire import (
     OpCode,
 )
 from schemas.commands import UserCommand
-from schemas.events import Event
 from schemas.properties import (
     DEFAULT_PROPERTIES,
     INTEGER_RANGE,
@@ -70,6 +70,7 @@ OPERATION_KEYS = (
     "$remove",
     "$clear_all",
 )
+_OPERATION_KEY_SET = frozenset(OPERATION_KEYS)
 # The list operations: op code, and the verb their rejections use.
 LIST_OPERATIONS: dict[str, tuple[OpCode, str]] = {
     "$union": (UNION, "union into"),
@@ -118,7 +119,7 @@ def _set(name: str, value: Any, once: bool, where: str, defs: Definitions, out: 
         else:
             _unset(name, where, defs, out)
         return
-    definition = definition_for(name, dict(defs))
+    definition = definition_for(name, defs)
     if definition is not None:
         problem = value_problem(definition, value)
         if problem:
@@ -130,7 +131,7 @@ def _set(name: str, value: Any, once: bool, where: str, defs: Definitions, out: 
 def _unset(name: str, where: str, defs: Definitions, out: ProfileOps) -> None:
     if not _writable(name, where, out):
         return
-    definition = definition_for(name, dict(defs))
+    definition = definition_for(name, defs)
     if definition is not None and definition.required:
         out.reject(where, "is required and cannot be unset")
         return
@@ -143,7 +144,7 @@ def _increment(name: str, delta: Any, where: str, defs: Definitions, out: Profil
     if isinstance(delta, bool) or not isinstance(delta, int | float) or not math.isfinite(delta):
         out.reject(where, "an increment must be a finite number")
         return
-    definition = definition_for(name, dict(defs))
+    definition = definition_for(name, defs)
     op: Op = {"o": INCREMENT, "k": name, "d": delta}
     if definition is not None:
         if definition.type not in ("integer", "number"):
@@ -181,7 +182,7 @@ def _list_op(
     if sent is None or any(i is None for i in sent):
         out.reject(where, "expected a list of strings, finite numbers or booleans")
         return
-    definition = definition_for(name, dict(defs))
+    definition = definition_for(name, defs)
     op: Op = {"o": code, "k": name, "items": [_json(i) for i in sent]}
     if definition is not None and definition.type != "list":
         out.reject(where, f"cannot {verb} a {definition.type} property")
@@ -240,7 +241,7 @@ def trait_operations(
     """Identify traits, or an event's profileOps (`where` = "profileOps"), -> operations
     (plain keys are sets), added to `out`. Rejections name `<where>.<key>.<name>`."""
     out = ProfileOps() if out is None else out
-    plain = canonical_traits({k: v for k, v in traits.items() if k not in OPERATION_KEYS})
+    plain = canonical_traits({k: v for k, v in traits.items() if k not in _OPERATION_KEY_SET})
     for name, value in plain.items():
         if name.startswith("$"):
             out.reject(f"{where}.{name}", "unknown operation")
@@ -290,13 +291,13 @@ def _config_text(value: Any) -> str | None:
     return None
 
 
-def served_config(event: Event, out: ProfileOps) -> tuple[str, str] | None:
+def served_config(event: WireEvent, out: ProfileOps) -> tuple[str, str] | None:
     """(config, variation) when the event reports a served variation of a dynamic config:
     `$config_served` {config, variation}, or Segment's `Experiment Viewed`
     {experiment_id | experiment_name, variation_name | variation_id}."""
-    if event.type != "track":
+    if event.type != "track" or event.event not in (CONFIG_SERVED_EVENT, SEGMENT_EXPERIMENT_EVENT):
         return None
-    props = event.properties
+    props = event.properties_dict()  # parsed only for these two events
     if event.event == CONFIG_SERVED_EVENT:
         config, variation = _config_text(props.get("config")), _config_text(props.get("variation"))
         names = ("properties.config", "properties.variation")
@@ -319,7 +320,7 @@ def served_config(event: Event, out: ProfileOps) -> tuple[str, str] | None:
     return config, variation
 
 
-def configs_served(event: Event, out: ProfileOps) -> dict[str, str]:
+def configs_served(event: WireEvent, out: ProfileOps) -> dict[str, str]:
     """Every config the event reports served, {config: variation}: `served_config`, then the
     event's own `configs` (any event type; for a config named in both, `configs` wins: one
     event serves one variation of a config)."""

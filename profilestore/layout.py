@@ -1,7 +1,7 @@
 """The Redis layout of a profile, shared by its writer (materializer) and readers (query).
 
-A user has two keys, both carrying the hash tag `{user}` so that on Redis Cluster they share a
-slot and one script can update them atomically:
+A user has two keys (and maybe an old third), all carrying the hash tag `{user}` so that on Redis
+Cluster they share a slot and one script can update them atomically:
 
     ps:{user}:profile  hash   first_seen, last_seen, created_at (event time, ms), event_count,
                               last_event (json), status, status_ts, known (1: identified),
@@ -17,7 +17,17 @@ slot and one script can update them atomically:
                               c:<config> -> json {v, f, l, n, h} (served variation),
                               a:<anonymousId> -> ms of the merge,
                               ax:<anonymousId> -> ms of a refused merge (never retried)
-    ps:{user}:seen     set    messageIds already applied (exact dedup)
+    ps:{user}:ids      hash   messageId (or command id) -> the day number (days since
+                              1970-01-01 UTC) until which it is remembered (the change's `kp`):
+                              the ids applied, exact dedup within the window. Field "" (never an
+                              id: ids are not empty) holds "<expiry day>:<prune day>": the key
+                              expires at the end of <expiry day> (EXPIREAT, the largest kp it
+                              has held: it only grows), and its entries older than today are
+                              deleted when the user is touched on a day after <prune day> (the
+                              smallest kp it holds), so at most about once a day.
+    ps:{user}:seen     set    (before the ids hash) every messageId applied, kept forever. Read
+                              no more: deleted when the script first creates the user's ids
+                              hash, and with the user's data.
 
 and there are three shared keys:
 
@@ -69,15 +79,25 @@ CUSTOMER_IDS = f"{PREFIX}:customer_ids"
 PROPERTY_DEFINITIONS = f"{PREFIX}:property_definitions"
 
 
+# The field of the ids hash holding its expiry and prune days (an id is never empty).
+IDS_META_FIELD = ""
+
+
 @dataclass(frozen=True)
 class ProfileKeys:
     profile: str
-    seen: str
+    ids: str
 
 
 def profile_keys(user_id: str) -> ProfileKeys:
     base = f"{PREFIX}:{{{user_id}}}:"
-    return ProfileKeys(profile=base + "profile", seen=base + "seen")
+    return ProfileKeys(profile=base + "profile", ids=base + "ids")
+
+
+def legacy_seen_key(user_id: str) -> str:
+    """The set of every messageId the user applied, from before the ids hash: never read,
+    only deleted."""
+    return f"{PREFIX}:{{{user_id}}}:seen"
 
 
 def inflight_key(topic: str) -> str:

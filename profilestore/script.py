@@ -7,14 +7,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from profilestore.layout import CUSTOMER_IDS, FAMILIES, USERS_INDEX, profile_keys
+from profilestore.layout import (
+    CUSTOMER_IDS,
+    FAMILIES,
+    IDS_META_FIELD,
+    USERS_INDEX,
+    legacy_seen_key,
+    profile_keys,
+)
 
 LUA_DIR = Path(__file__).parent / "lua"
 
 # A Lua local is visible only below its declaration: each file uses what the files before it
 # define, and main.lua runs the batch.
 APPLY_SCRIPT_FILES = (
-    "layout.lua",  # key names, field families, pkey/skey, hash_table
+    "layout.lua",  # key names, field families, pkey/ikey, hash_table, chunked calls
+    "dedup.lua",  # the ids hash: exact dedup within the window, expiry and prune
     "time.lua",  # parse_time, supersedes: event-time ordering
     "rejections.lua",  # record_rejections, reject
     "customer_ids.lua",  # the unique customer_id index
@@ -40,12 +48,16 @@ def script_names() -> dict[str, str]:
     """The value of every `${name}` in the Lua files."""
     keys = profile_keys(_MARK)
     profile_start, profile_end = _around_user(keys.profile)
-    seen_start, seen_end = _around_user(keys.seen)
+    ids_start, ids_end = _around_user(keys.ids)
+    seen_start, seen_end = _around_user(legacy_seen_key(_MARK))
     names = {
         "users_index": USERS_INDEX,
         "customer_ids": CUSTOMER_IDS,
         "profile_key_start": profile_start,
         "profile_key_end": profile_end,
+        "ids_key_start": ids_start,
+        "ids_key_end": ids_end,
+        "ids_meta_field": IDS_META_FIELD,
         "seen_key_start": seen_start,
         "seen_key_end": seen_end,
         **FAMILIES,

@@ -56,8 +56,12 @@ class Change(TypedDict, total=False):
     """What one event or command does to its user's profile. Every key but `m` and `ts` is
     left out when it has nothing to say (an absent key costs no bytes)."""
 
-    m: Required[str]  # messageId (an event) or command id: added to the seen set, dedups replays
+    m: Required[str]  # messageId (an event) or command id: kept in the ids hash, dedups replays
     ts: Required[str]  # event time, ms since the epoch as text: orders every write
+    # the day number (days since 1970-01-01 UTC) until which `m` is remembered: for an event
+    # inside the dedup window, its day + the window's days; for an older one (an import),
+    # today + 1. The materializer sets it on every change; without it, today + 1
+    kp: int
     n: str  # event name: counts one event (event_count, t:<n>, first/last_seen)
     le: str  # the event as `last_event` JSON {message_id, type, name, timestamp}
     kn: Literal[1]  # the profile is an identified user's (sets the `known` field)

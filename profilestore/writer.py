@@ -1,6 +1,6 @@
 """The writer of profile keys: which messageIds each user's profile has already applied (its
-`seen` set), and applying changes (profilestore.wire) atomically per user with the apply
-script (profilestore/lua/), which skips those messageIds.
+ids hash, exact dedup within a window), and applying changes (profilestore.wire) atomically
+per user with the apply script (profilestore/lua/), which skips those messageIds.
 
 Each call is one script over the keys of every user in it. The `queue_*` methods add the call
 to a pipeline the caller executes, so that a batch costs one round trip per step together
@@ -12,7 +12,6 @@ Redis (or Valkey) primary, not a Cluster (see profilestore.layout)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -22,15 +21,19 @@ from profilestore.layout import profile_keys, text
 from profilestore.script import load_apply_script
 from profilestore.wire import Change
 
-# KEYS: the `seen` set of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
-# Returns the messageIds already applied.
+# KEYS: the ids hash of each user. ARGV[1]: JSON list, per key, of messageIds to look up.
+# Returns the messageIds the hashes hold: applied (one whose day has passed but is not pruned
+# yet was applied too; the apply script forgets it, see profilestore/lua/dedup.lua).
 APPLIED_IDS_LUA = """
 local ids = cjson.decode(ARGV[1])
 local found = {}
 for i, key in ipairs(KEYS) do
-  for _, id in ipairs(ids[i]) do
-    if redis.call('SISMEMBER', key, id) == 1 then
-      found[#found + 1] = id
+  local asked = ids[i]
+  for first = 1, #asked, 4000 do -- unpack fails past about 8,000 values
+    local last = math.min(first + 3999, #asked)
+    local values = redis.call('HMGET', key, unpack(asked, first, last))
+    for j = 1, #values do
+      if values[j] then found[#found + 1] = asked[first + j - 1] end
     end
   end
 end
@@ -43,6 +46,15 @@ APPLY_CHANGES_LUA = load_apply_script()
 def applied_ids_from_reply(reply: Iterable[bytes | str]) -> set[str]:
     """The look-up's reply (an item of the pipeline's results) as messageIds."""
     return {text(i) for i in reply}
+
+
+def _apply_keys(users: Iterable[str]) -> list[str]:
+    """KEYS of the apply script: per user, its profile hash then its ids hash."""
+    keys: list[str] = []
+    for user in users:
+        user_keys = profile_keys(user)
+        keys += (user_keys.profile, user_keys.ids)
+    return keys
 
 
 class ProfileWriter:
@@ -61,25 +73,22 @@ class ProfileWriter:
             return False
         users = list(ids_by_user)
         await self._applied_ids(
-            keys=[profile_keys(u).seen for u in users],
+            keys=[profile_keys(u).ids for u in users],
             args=[orjson.dumps([ids_by_user[u] for u in users])],
             client=pipe,
         )
         return True
 
     async def queue_apply_changes(
-        self, pipe: Pipeline, changes_by_user: Mapping[str, Sequence[Change]]
+        self, pipe: Pipeline, changes_by_user: Mapping[str, Sequence[Change]], *, today: int
     ) -> bool:
-        """Queue the apply script over every user's changes, in order. False: no changes,
-        nothing queued."""
+        """Queue the apply script over every user's changes, in order. `today`: the day number
+        (days since 1970-01-01 UTC) the ids hashes prune by: ids whose `kp` is before it are
+        forgotten. False: no changes, nothing queued."""
         if not changes_by_user:
             return False
-        keys: list[Any] = []
-        for user in changes_by_user:
-            user_keys = profile_keys(user)
-            keys += (user_keys.profile, user_keys.seen)
-        args = [orjson.dumps(list(changes_by_user.items()))]
-        await self._apply_changes(keys=keys, args=args, client=pipe)
+        args: list[bytes | int] = [orjson.dumps(list(changes_by_user.items())), today]
+        await self._apply_changes(keys=_apply_keys(changes_by_user), args=args, client=pipe)
         return True
 
     async def applied_ids(self, ids_by_user: Mapping[str, Sequence[str]]) -> set[str]:
@@ -89,7 +98,9 @@ class ProfileWriter:
             (reply,) = await pipe.execute()
         return applied_ids_from_reply(reply)
 
-    async def apply_changes(self, changes_by_user: Mapping[str, Sequence[Change]]) -> None:
+    async def apply_changes(
+        self, changes_by_user: Mapping[str, Sequence[Change]], *, today: int
+    ) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
-            if await self.queue_apply_changes(pipe, changes_by_user):
+            if await self.queue_apply_changes(pipe, changes_by_user, today=today):
                 await pipe.execute()

@@ -1,5 +1,12 @@
 """The Kafka wire format. Every message carries a schema version `v`; consumers refuse versions
-they do not know (they go to the dead-letter topic) instead of guessing."""
+they do not know (they go to the dead-letter topic) instead of guessing.
+
+The events topic carries two versions, and the worker reads both (materializer.decode):
+- 1: one event (`EventMessage`) or one management command (`CommandMessage`) per message;
+- 2: several events of one request that share a partition (`EventsMessage`), so that the costs
+  paid per message (the broker's record, the consumer's bookkeeping, the offset marks) are
+  shared. Per-user order holds: a user's events are in one partition, in request order inside
+  the message. The key is the first event's user (it hashes to the same partition)."""
 
 from __future__ import annotations
 
@@ -31,8 +38,55 @@ class CommandMessage(BaseModel):
     command: UserCommand
 
 
+class EventsMessage(BaseModel):
+    """events topic, version 2: events of one partition, in order; key = the first event's
+    Event.profile_key. Built by `events_message` from events already encoded one by one."""
+
+    v: Literal[2] = 2
+    kind: Literal["events"] = "events"
+    events: list[Event]
+
+
 # What the events topic carries, told apart by `kind`.
-EventsTopicMessage = Annotated[EventMessage | CommandMessage, Field(discriminator="kind")]
+EventsTopicMessage = Annotated[
+    EventMessage | CommandMessage | EventsMessage, Field(discriminator="kind")
+]
+
+# A message of several events stays under this many bytes (Kafka's default limit on a message is
+# 1 MB); a request's events for one partition that are larger go in several messages.
+MAX_EVENTS_MESSAGE_BYTES = 512 * 1024
+
+
+_ENVELOPE = (b'{"v":2,"kind":"events","events":[', b"]}")
+
+
+def events_message(encoded_events: list[bytes]) -> bytes:
+    """The version 2 message holding these events (each `Event.model_dump_json()`), in order:
+    what `EventsMessage(events=...).model_dump_json()` gives, without validating them again."""
+    return _ENVELOPE[0] + b",".join(encoded_events) + _ENVELOPE[1]
+
+
+def events_message_groups(encoded_events: list[bytes]) -> list[tuple[int, list[bytes]]]:
+    """How these events fill as few version 2 messages as hold them under
+    MAX_EVENTS_MESSAGE_BYTES each (an event is never split), in order: (index of each message's
+    first event, its events)."""
+    empty = len(_ENVELOPE[0]) + len(_ENVELOPE[1]) - 1  # the first event needs no comma
+    groups: list[tuple[int, list[bytes]]] = []
+    chunk: list[bytes] = []
+    size = empty
+    for index, encoded in enumerate(encoded_events):
+        if chunk and size + len(encoded) + 1 > MAX_EVENTS_MESSAGE_BYTES:
+            chunk, size = [], empty
+        if not chunk:
+            groups.append((index, chunk))
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    return groups
+
+
+def events_messages(encoded_events: list[bytes]) -> list[bytes]:
+    """The version 2 messages of `events_message_groups`, in order."""
+    return [events_message(chunk) for _, chunk in events_message_groups(encoded_events)]
 
 
 class FieldError(BaseModel):

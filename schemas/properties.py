@@ -5,6 +5,7 @@ runs against a definition."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -278,7 +279,9 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def definition_for(name: str, custom: dict[str, PropertyDefinition]) -> PropertyDefinition | None:
+def definition_for(
+    name: str, custom: Mapping[str, PropertyDefinition]
+) -> PropertyDefinition | None:
     """The definition a property is checked against: a default one, else a custom one; None
     for an undefined custom property (kept as sent, unchecked)."""
     return DEFAULT_PROPERTIES.get(name) or custom.get(name)

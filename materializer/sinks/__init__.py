@@ -6,9 +6,9 @@ implement them; tests pass in-memory fakes; the dead-letter writer comes from th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from materializer.processing import BatchPlan, Consumed, OffsetRange, PartitionKey
+from materializer.processing import BatchPlan, Consumed, EventColumns, OffsetRange, PartitionKey
 from schemas.messages import DeadLetterMessage
 from schemas.properties import PropertyDefinition
 
@@ -40,11 +40,14 @@ class ProfileStore(Protocol):
 class EventStore(Protocol):
     """The append-only events table."""
 
-    async def stored(self, user_ids: Sequence[str], message_ids: Sequence[str]) -> set[str]:
-        """Which of these messageIds are already stored."""
+    async def stored(
+        self, user_ids: Sequence[str], message_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """Which of these messageIds are already stored, with the (Kafka partition, offset)
+        their row came from."""
         ...
 
-    async def insert(self, rows: Sequence[tuple[Any, ...]]) -> None: ...
+    async def insert(self, columns: EventColumns) -> None: ...
 
     async def delete_users(self, user_ids: Sequence[str]) -> None:
         """Delete every event stored under these ids, returning once it is done."""

@@ -1,9 +1,9 @@
 """The materializer's Redis adapter: turns a batch plan into calls of the profile store's writer
 (profilestore.writer) and keeps the per-topic offset marks (applied, in flight) beside them.
 
-A batch costs three round trips whatever its size (look-up, in-flight mark, apply), and few
-command arguments per event: redis-py packs arguments in Python, which is the cost that matters
-here. The writer's calls go into the same pipeline as the marks."""
+A batch costs four round trips whatever its size (look-up, in-flight mark, apply, marks), and
+few command arguments per event: redis-py packs arguments in Python, which is the cost that matters
+here. The look-up goes into the same pipeline as the marks' reads."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ class RedisProfileSink:
         ids_by_user: dict[str, list[str]] = defaultdict(list)
         partitions_by_topic: dict[str, set[PartitionKey]] = defaultdict(set)
         for item in consumed:
-            ids_by_user[item.event.profile_key].append(item.event.message_id)
+            event = item.event
+            ids_by_user[event.profile_key].append(event.message_id)
             partitions_by_topic[item.meta.topic].add(item.meta.partition_key)
         async with self._client.pipeline(transaction=False) as pipe:
             looked_up = await self._profiles.queue_applied_ids(pipe, ids_by_user)
@@ -83,8 +84,11 @@ class RedisProfileSink:
             await pipe.execute()
 
     async def apply(self, plan: BatchPlan) -> None:
+        """The script first, on its own: only once it has succeeded do the marks move. (In one
+        pipeline without a transaction, a failing script left the marks moved anyway, and the
+        retry, finding no in-flight mark, inserted the rows a second time.)"""
+        await self._profiles.apply_changes(plan.changes_by_user, today=plan.today)
         async with self._client.pipeline(transaction=False) as pipe:
-            await self._profiles.queue_apply_changes(pipe, plan.changes_by_user)
             for (topic, partition, topic_id), remaining in plan.in_flight_after.items():
                 if remaining is None:
                     pipe.hdel(inflight_key(topic), str(partition))

@@ -158,6 +158,7 @@ local function merge(ctx, change, anon)
   redis.call('HSET', anon_key, 'merged_into', ctx.user)
   redis.call('ZREM', USERS, anon)
   redis.call('HSET', profile, ANONYMOUS_ID .. anon, change.ts)
+  if touched[anon] then touched[anon].merged = true end
   local anon_last = tonumber(anon_fields.last_seen)
   if anon_last and not (ctx.activity and ctx.activity >= anon_last) then
     ctx.activity = anon_last

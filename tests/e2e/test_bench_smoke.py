@@ -20,36 +20,17 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
         [
             sys.executable,
             str(ROOT / "bench" / "run.py"),
-            "--clients",
-            "2",
-            "--batches",
-            "2",
-            "--drain-batches",
-            "2",
-            "--users",
-            "50",
-            "--samples",
-            "3",
-            "--load-rate",
-            "400",
-            "--load-seconds",
-            "2",
-            "--hot-rate",
-            "400",
-            "--component-events",
-            "2000",
-            "--component-users",
-            "50",
-            "--query-events",
-            "20000",
-            "--query-users",
-            "200",
-            "--out",
-            str(tmp_path),
+            *("--users", "50", "--samples", "3", "--rates", "400", "--load-seconds", "2"),
+            *("--clients", "2", "--ingest-requests", "4"),
+            *("--component-events", "2000", "--component-users", "50"),
+            *("--memory-users", "200", "--memory-events", "400"),
+            *("--dedup-users", "20", "--per-day", "50", "--days", "4", "--resend", "20"),
+            *("--query-events", "20000", "--query-users", "200"),
+            *("--out", str(tmp_path)),
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -57,25 +38,31 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
     assert len(reports) == 1 and reports[0].with_suffix(".md").exists()
     report = json.loads(reports[0].read_text())
     figures = report["results"]
-    assert figures["events"] == 2 * 2 * 100
+    assert figures["ingest_events"] == 4 * 100
     assert figures["query_events"] == 20000
     for name in (
         "ingest_events_per_s",
-        "end_to_end_events_per_s",
-        "materializer_events_per_s",
-        "freshness_p50_ms",
-        "freshness_p99_ms",
-        "faust_take_events_per_s",
-        "processor_events_per_s",
-        "preloaded_materializer_events_per_s",
-        "preloaded_baseline_events_per_s",
-        "materializer_to_baseline",
+        "freshness_idle_p99_ms",
         "freshness_at_400_p99_ms",
-        "freshness_at_400_hot_user_75pct_p99_ms",
+        "materializer_events_per_s",
+        "baseline_events_per_s",
+        "processor_events_per_s",
+        "broker_read_events_per_s",
+        "clickhouse_insert_events_per_s",
+        "redis_apply_events_per_s",
+        "decode_plan_events_per_s",
+        "materializer_to_slowest_floor",
+        "memory_bytes_per_user",
+        "memory_bytes_per_event",
+        "dedup_day_4_ids_entries",
         "sequence_p99_ms",
         "user_daily_p99_ms",
         "all_users_daily_p99_ms",
     ):
         assert figures[name] > 0, name
+    # duplicates are counted once, whatever the speed
+    assert figures["dedup_resent_users_whose_count_moved"] == 0
+    assert figures["dedup_resent_rows_added"] == 0
+    assert report["settings"]["dedup_window_days"] == 30
     assert report["machine"]["versions"]["faust-streaming"]
     assert "| ingest_events_per_s |" in completed.stdout

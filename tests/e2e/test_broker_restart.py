@@ -59,19 +59,23 @@ def test_writes_after_a_broker_restart_answer_once_applied(restart_stack: Runnin
     partitions = restart_stack.settings.topic_partitions
     with restart_stack.ingest() as ingest, restart_stack.query() as query:
         # Before: traffic on every partition, so each holds an applied mark (offsets > 0).
-        batch = [
-            {
-                "type": "track",
-                "userId": f"{run}-u{i}",
-                "event": "Before",
-                "messageId": f"{run}-before-{i}",
-            }
-            for i in range(40)
-        ]
-        batch.append(
-            {"type": "track", "userId": steady, "event": "Before", "messageId": f"{steady}-1"}
-        )
-        ingest.post("/v1/batch", json={"batch": batch}).raise_for_status()
+        # Two requests: ingest puts a request's events for one partition in one message, so
+        # the second request's messages are at offset 1 or more.
+        for half in range(2):
+            batch = [
+                {
+                    "type": "track",
+                    "userId": f"{run}-u{i}",
+                    "event": "Before",
+                    "messageId": f"{run}-before-{half}-{i}",
+                }
+                for i in range(40)
+            ]
+            ingest.post("/v1/batch", json={"batch": batch}).raise_for_status()
+        ingest.post(
+            "/v1/track",
+            json={"userId": steady, "event": "Before", "messageId": f"{steady}-1"},
+        ).raise_for_status()
         eventually(lambda: len(applied_marks(restart_stack)) == partitions, timeout=60)
         eventually(lambda: user_events(query, steady) == [f"{steady}-1"], timeout=60)
         earlier = create(query, f"{run}-earlier@example.com")

@@ -15,7 +15,7 @@ from infra.publisher import Record
 from infra.settings import Settings
 from ingest.app import create_app
 from schemas.events import Event
-from schemas.messages import EventMessage, RejectionMessage
+from schemas.messages import RejectionMessage
 from tests.support.corpus import (
     EVENT_TYPES,
     BadRequest,
@@ -24,6 +24,7 @@ from tests.support.corpus import (
     build_corpus,
     response_problems,
 )
+from tests.support.messages import grouping_problems, message_events
 from tests.support.provider_corpus import (
     PROTOCOLS,
     Keep,
@@ -72,16 +73,17 @@ async def ingest() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingPublisher]
 
 
 def published_problems(case: BadRequest, records: list[Record]) -> list[str]:
-    """What is wrong with what the request produced: only the kept events, each once, under its
-    profile key, each a valid `Event`; a rejection record for each rejected index."""
-    problems: list[str] = []
-    events: list[tuple[bytes, Event]] = []
+    """What is wrong with what the request produced: only the kept events, each once, in a
+    message of its profile key's partition (tests.support.messages.grouping_problems), each a
+    valid `Event`; a rejection record for each rejected index."""
+    problems = grouping_problems(records, SETTINGS.events_topic, SETTINGS.topic_partitions)
+    events: list[Event] = []
     rejections: list[RejectionMessage] = []
-    for topic, key, value in records:
+    for topic, _, value in records:
         if topic == SETTINGS.events_topic:
-            event = EventMessage.model_validate_json(value).event
-            Event.model_validate(event.model_dump())  # re-validates: storable timestamps, ids
-            events.append((key, event))
+            for event in message_events(value):
+                Event.model_validate(event.model_dump())  # re-validates: storable times, ids
+                events.append(event)
         elif topic == SETTINGS.rejections_topic:
             rejections.append(RejectionMessage.model_validate_json(value))
         else:
@@ -91,7 +93,7 @@ def published_problems(case: BadRequest, records: list[Record]) -> list[str]:
             problems.append(f"a refused request produced {len(events)} events")
         return problems
     expected = Counter((k.message_id, k.profile_key) for k in case.expect.kept)
-    produced = Counter((e.message_id, key.decode()) for key, e in events)
+    produced = Counter((e.message_id, e.profile_key) for e in events)
     if produced != expected:
         problems.append(
             f"produced events differ: missing {list(expected - produced)[:5]}, "
@@ -173,23 +175,27 @@ async def provider_ingest() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingP
 
 
 def provider_published_problems(case: ProviderRequest, records: list[Record]) -> list[str]:
-    """Nothing published for a refused request; else every valid event once, under its
-    profile key, as a valid `Event`, and a rejection record for each refused index."""
-    events: list[tuple[bytes, Event]] = []
+    """Nothing published for a refused request; else every valid event once, in a message of
+    its profile key's partition, as a valid `Event`, and a rejection record for each refused
+    index."""
+    grouping = grouping_problems(
+        records, PROVIDER_SETTINGS.events_topic, PROVIDER_SETTINGS.topic_partitions
+    )
+    events: list[Event] = []
     indices: list[int] = []
-    for topic, key, value in records:
+    for topic, _, value in records:
         if topic == PROVIDER_SETTINGS.events_topic:
-            event = EventMessage.model_validate_json(value).event
-            Event.model_validate(event.model_dump())
-            events.append((key, event))
+            for event in message_events(value):
+                Event.model_validate(event.model_dump())
+                events.append(event)
         elif topic == PROVIDER_SETTINGS.rejections_topic:
             indices.append(RejectionMessage.model_validate_json(value).index)
     if isinstance(case.expect, Refuse):
         return [f"a refused request published {len(events)} events"] if events else []
     expect = case.expect
-    problems: list[str] = []
+    problems: list[str] = grouping
     wanted = Counter((k.message_id, k.profile_key) for k in expect.kept)
-    produced = Counter((e.message_id, key.decode()) for key, e in events)
+    produced = Counter((e.message_id, e.profile_key) for e in events)
     missing = wanted - produced
     repeated = [pair for pair in wanted if produced[pair] > 1]
     others = sum((produced - wanted).values())

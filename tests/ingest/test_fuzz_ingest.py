@@ -28,7 +28,8 @@ from ingest.normalize import BatchDefaults, InvalidEvent, normalize_event
 from ingest.providers.webhooks.signature import sign
 from ingest.routes import EVENT_SCHEMA
 from schemas.events import EVENT_TYPES, STORABLE_FROM, STORABLE_UNTIL, Event
-from schemas.messages import EventMessage
+from schemas.messages import EventMessage, EventsMessage, events_message
+from tests.support.messages import grouping_problems, keyed_events, partition_of, produced_events
 from tests.support.provider_corpus import (
     PROTOCOLS,
     encoders_for,
@@ -208,14 +209,16 @@ def post(client: Client, path: str, body: bytes, headers: dict[str, str] | None 
 
 
 def published_events() -> list[Event]:
-    """The produced events, each re-validated as the schema's Event (round trip included)."""
+    """The produced events, each re-validated as the schema's Event (round trip included), and
+    grouped as ingest groups them (one message per partition, keyed in that partition)."""
+    records = APP_PUBLISHER.records
+    assert grouping_problems(records, SETTINGS.events_topic, SETTINGS.topic_partitions) == []
     events = []
-    for topic, key, value in APP_PUBLISHER.records:
-        if topic == SETTINGS.events_topic:
-            event = EventMessage.model_validate_json(value).event
-            assert Event.model_validate(event.model_dump()) == event
-            assert key == event.profile_key.encode()
-            events.append(event)
+    for key, event in keyed_events(records, SETTINGS.events_topic):
+        assert Event.model_validate(event.model_dump()) == event
+        partitions = SETTINGS.topic_partitions
+        assert partition_of(key, partitions) == partition_of(event.profile_key, partitions)
+        events.append(event)
     return events
 
 
@@ -245,6 +248,9 @@ def assert_normalizes_or_explains(
         return
     again = EventMessage.model_validate_json(EventMessage(event=event).model_dump_json()).event
     assert again == event
+    # the version 2 message ingest builds from the encoded event, without validating it again
+    v2 = EventsMessage.model_validate_json(events_message([event.model_dump_json().encode()]))
+    assert v2.events == [event]
     assert STORABLE_FROM <= event.timestamp <= STORABLE_UNTIL
     assert event.profile_key and 1 <= len(event.message_id) <= 100
 
@@ -502,11 +508,7 @@ def provider_request(
 
 
 def provider_events() -> list[Event]:
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in PROVIDER_PUBLISHER.records
-        if topic == PROVIDER_SETTINGS.events_topic
-    ]
+    return produced_events(PROVIDER_PUBLISHER.records, PROVIDER_SETTINGS.events_topic)
 
 
 def assert_provider_sound(protocol: str, path: str, response: httpx.Response) -> None:

@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
+from ingest.limits import MAX_NESTING
 from ingest.normalize import (
     BatchDefaults,
     EventTooLarge,
@@ -18,7 +20,8 @@ from ingest.normalize import (
     corrected_timestamp,
     normalize_event,
 )
-from schemas.messages import FieldError
+from schemas.events import Event
+from schemas.messages import EventMessage, FieldError
 
 RECEIVED = datetime(2026, 5, 10, 12, 0, 0, tzinfo=UTC)
 
@@ -627,3 +630,108 @@ def test_context_protocol_is_ingests_to_say_never_the_clients() -> None:
     assert normalize_event(
         bare, received_at=RECEIVED, source="web", protocol="amplitude"
     ).context == {"protocol": "amplitude"}
+
+
+# --- nesting and size, checked on the event's encoding --------------------------------------
+
+
+def nested(levels: int) -> Any:
+    """A value nesting `levels` lists and objects (alternating), innermost a scalar."""
+    value: Any = "leaf"
+    for level in range(levels):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_an_event_nesting_exactly_the_limit_is_kept_and_one_more_is_refused() -> None:
+    # the event object is the first level, its properties the second
+    kept = normalize(track(properties={"deep": nested(MAX_NESTING - 2)}))
+    assert kept.properties["deep"]
+    with pytest.raises(InvalidEvent) as info:
+        normalize(track(messageId="deep-1", properties={"deep": nested(MAX_NESTING - 1)}))
+    assert not isinstance(info.value, EventTooLarge)
+    assert error_fields(info.value) == ["event"]
+    assert "nests deeper" in info.value.errors[0].reason
+    assert info.value.message_id == "deep-1"
+
+
+def test_an_event_too_deep_for_orjson_is_refused_as_too_deep() -> None:
+    # orjson cannot encode it at all (255 levels): still a field error, not a 500
+    with pytest.raises(InvalidEvent) as info:
+        normalize(track(properties={"deep": nested(400)}))
+    assert "nests deeper" in info.value.errors[0].reason
+
+
+def test_many_shallow_lists_and_objects_are_not_too_deep() -> None:
+    # More brackets than the nesting limit, two levels deep: the exact walk says it is fine.
+    items = [{"sku": i, "tags": []} for i in range(MAX_NESTING)]
+    assert len(normalize(track(properties={"items": items})).properties["items"]) == MAX_NESTING
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    text = "[{" * (2 * MAX_NESTING)
+    assert normalize(track(properties={"text": text})).properties["text"] == text
+
+
+def test_an_identify_with_nothing_merged_is_measured_as_sent() -> None:
+    # exactly at the limit as sent; nothing the server adds (an absent `traits`) counts
+    raw = identify(messageId="edge-1", properties={"pad": ""})
+    raw["properties"]["pad"] = "p" * (Limits().max_event_bytes - len(orjson.dumps(raw)))
+    assert len(orjson.dumps(raw)) == Limits().max_event_bytes
+    assert normalize(raw).message_id == "edge-1"
+    raw["properties"]["pad"] += "p"
+    with pytest.raises(EventTooLarge):
+        normalize(raw)
+
+
+# --- the normalized Event -------------------------------------------------------------------
+
+
+REALISTIC_CONTEXT: dict[str, Any] = {
+    "library": {"name": "analytics.js", "version": "npm:next-1.81.1"},
+    "page": {"path": "/pricing", "referrer": "https://www.google.com/", "title": "Pricing"},
+    "userAgentData": {"brands": [{"brand": "Chromium", "version": "131"}], "mobile": False},
+    "locale": "en-US",
+    "screen": {"width": 1512, "height": 982, "density": 2},
+}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        track(messageId="m-1", context=REALISTIC_CONTEXT, properties={"price": 9.5, "n": None}),
+        identify(
+            anonymousId=7,
+            timestamp="2026-05-10T11:59:58.123456+02:00",
+            sentAt="2026-05-10T12:00:00Z",
+            traits={"plan": "pro"},
+            context={"traits": {"email": "a@example.com"}},
+        ),
+        {"type": "page", "anonymousId": "a", "name": "Home", "originalTimestamp": "2026-05-09"},
+        {"type": "group", "userId": 5, "groupId": 1.5, "integrations": {"All": False}},
+        {"type": "alias", "userId": "u", "previousId": "p", "context": None},
+        track(profileOps={"$set": {"plan": "pro"}}, configs={"flow": "B"}),
+    ],
+)
+def test_the_event_is_what_validating_its_fields_gives(raw: dict[str, Any]) -> None:
+    # normalize_event builds the Event from values it validated itself (Event.trusted): the
+    # same Event, and the same JSON, as validating every field again would give.
+    event = normalize(raw)
+    validated = Event(**{name: getattr(event, name) for name in Event.model_fields})
+    assert Event.model_validate_json(event.model_dump_json()) == event
+    assert event == validated
+    assert event.model_fields_set == validated.model_fields_set
+    assert event.model_dump_json() == validated.model_dump_json()
+    assert (
+        EventMessage(event=event).model_dump_json()
+        == EventMessage(event=validated).model_dump_json()
+    )
+
+
+def test_null_objects_are_each_an_empty_dict_of_their_own() -> None:
+    event = normalize(track(properties=None, traits=None, anonymousId=None, profileOps=None))
+    assert event.properties == event.traits == {}
+    assert event.properties is not event.traits
+    assert event.profile_ops is None
+    assert event.anonymous_id is None
+    assert event.user_id == "u1"

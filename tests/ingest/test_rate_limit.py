@@ -11,7 +11,7 @@ from infra.http import ApiError
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.ratelimit import RateLimiter, TokenBucket, rate_limiter_for
-from schemas.messages import EventMessage
+from tests.support.messages import produced_events
 from tests.support.publishers import RecordingPublisher
 
 
@@ -175,11 +175,7 @@ def batch(n: int, event: str = "E") -> dict[str, object]:
 
 
 def sources(publisher: RecordingPublisher) -> list[str]:
-    return [
-        EventMessage.model_validate_json(value).event.source
-        for topic, _, value in publisher.records
-        if topic == LIMITED.events_topic
-    ]
+    return [e.source for e in produced_events(publisher.records, LIMITED.events_topic)]
 
 
 async def test_within_the_limit_passes_then_429_with_retry_after_and_nothing_produced() -> None:

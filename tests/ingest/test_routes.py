@@ -8,7 +8,8 @@ import pytest
 
 from infra.settings import Settings
 from ingest.app import create_app
-from schemas.messages import EventMessage, RejectionMessage
+from schemas.messages import RejectionMessage
+from tests.support.messages import grouping_problems, keyed_events, partition_of
 from tests.support.publishers import RecordingPublisher
 
 SETTINGS = Settings.from_environment({"PS_WRITE_KEYS": "k1:web"})
@@ -31,9 +32,15 @@ async def test_events_are_keyed_by_user_then_anonymous_id() -> None:
         }
         response = await http.post("/v1/batch", json=body)
     assert response.status_code == 200
-    events = [r for r in publisher.records if r[0] == SETTINGS.events_topic]
-    assert [key for _, key, _ in events] == [b"ada", b"a2"]
-    decoded = [EventMessage.model_validate_json(value).event for _, _, value in events]
+    pairs = keyed_events(publisher.records, SETTINGS.events_topic)
+    assert [e.profile_key for _, e in pairs] == ["ada", "a2"]
+    # ada and a2 hash to one partition: one message, keyed by its first event's user
+    assert partition_of("ada", 4) == partition_of("a2", 4)
+    assert [key for topic, key, _ in publisher.records if topic == SETTINGS.events_topic] == [
+        b"ada"
+    ]
+    assert grouping_problems(publisher.records, SETTINGS.events_topic, 4) == []
+    decoded = [e for _, e in pairs]
     assert [e.source for e in decoded] == ["web", "web"]
     assert decoded[0].anonymous_id == "a1"
     rejections = [r for r in publisher.records if r[0] == SETTINGS.rejections_topic]

@@ -14,7 +14,8 @@ from infra.settings import Settings
 from ingest.app import create_app
 from ingest.auth import origin_problem
 from ingest.routes import SHORT_PATHS, segment_settings
-from schemas.messages import EventMessage
+from schemas.events import Event
+from tests.support.messages import produced_events
 from tests.support.publishers import RecordingPublisher
 
 SITE = "https://shop.example"
@@ -32,12 +33,8 @@ def client(publisher: RecordingPublisher, settings: Settings = SETTINGS) -> http
     return httpx.AsyncClient(transport=transport, base_url="http://ingest")
 
 
-def produced(publisher: RecordingPublisher) -> list[EventMessage]:
-    return [
-        EventMessage.model_validate_json(value)
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.events_topic
-    ]
+def produced(publisher: RecordingPublisher) -> list[Event]:
+    return produced_events(publisher.records, SETTINGS.events_topic)
 
 
 @pytest.mark.parametrize(("short", "event_type"), sorted(SHORT_PATHS.items()))
@@ -58,8 +55,8 @@ async def test_segment_short_paths_are_the_typed_endpoints(short: str, event_typ
             headers={"Content-Type": "text/plain"},
         )
     assert response.status_code == 200, response.text
-    [message] = produced(publisher)
-    assert message.event.type == event_type
+    [event] = produced(publisher)
+    assert event.type == event_type
 
 
 async def test_the_short_batch_path_is_the_batch_endpoint() -> None:
@@ -76,7 +73,7 @@ async def test_the_short_batch_path_is_the_batch_endpoint() -> None:
     async with client(publisher) as http:
         response = await http.post("/v1/b", json=body)
     assert response.status_code == 200, response.text
-    assert [m.event.message_id for m in produced(publisher)] == ["m1", "m2"]
+    assert [e.message_id for e in produced(publisher)] == ["m1", "m2"]
 
 
 async def test_rudderstack_beacon_takes_the_key_from_the_query_string() -> None:
@@ -90,7 +87,7 @@ async def test_rudderstack_beacon_takes_the_key_from_the_query_string() -> None:
         missing = await http.post("/beacon/v1/batch", content=body)
     assert ok.status_code == 200, ok.text
     assert (unknown.status_code, missing.status_code) == (401, 401)
-    assert [m.event.source for m in produced(publisher)] == ["mobile"]
+    assert [e.source for e in produced(publisher)] == ["mobile"]
 
 
 async def test_the_key_in_the_query_string_counts_only_for_beacons() -> None:
@@ -109,9 +106,9 @@ async def test_rudderstack_anonymous_id_header_and_context_traits() -> None:
             headers={"AnonymousId": base64.b64encode(b"anon-1").decode()},
         )
     assert response.status_code == 200, response.text
-    [message] = produced(publisher)
-    assert message.event.traits == {"email": "a@example.com"}
-    assert message.event.anonymous_id == "anon-1"
+    [event] = produced(publisher)
+    assert event.traits == {"email": "a@example.com"}
+    assert event.anonymous_id == "anon-1"
 
 
 async def test_the_settings_document_points_segment_sdks_here() -> None:

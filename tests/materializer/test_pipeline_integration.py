@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -24,7 +25,7 @@ from materializer.sinks.redis import RedisProfileSink
 from profilestore.layout import applied_offsets_key, encode_applied, encode_in_flight, inflight_key
 from profilestore.read import read_profile
 from schemas.events import Event
-from schemas.messages import DeadLetterMessage, EventMessage
+from schemas.messages import DeadLetterMessage, EventMessage, events_message
 from tests.support.builders import TOPIC_ID
 
 pytestmark = pytest.mark.integration
@@ -44,6 +45,12 @@ def message(user: str, n: int, offset: int, **fields: Any) -> RawMessage:
     )
     value = EventMessage(event=event).model_dump_json().encode()
     return RawMessage(user.encode(), value, MessageMeta("events", 0, offset, TOPIC_ID))
+
+
+def base_event_json(raw: RawMessage) -> bytes:
+    """The event of a version 1 message, as ingest encoded it."""
+    assert raw.value is not None
+    return orjson.dumps(orjson.loads(raw.value)["event"])
 
 
 @pytest.fixture
@@ -110,9 +117,9 @@ async def test_crash_between_insert_and_apply_is_repaired_once(
     consumed, _ = decode_batch(original)
     sinks_redis = RedisProfileSink(redis)
     sinks_ch = ClickHouseEventSink(chdb_client)
-    plan = plan_batch(consumed, set(), set())
+    plan = plan_batch(consumed, set(), {})
     await sinks_redis.mark_in_flight(plan)
-    await sinks_ch.insert(plan.rows)
+    await sinks_ch.insert(plan.columns)
     # ... crash: no apply, no commit.
     assert len(stored_ids(chdb_client, ada)) == 6
     assert await read_profile(redis, ada) is None
@@ -204,3 +211,115 @@ async def test_marks_left_by_an_earlier_life_of_the_partition_are_ignored_and_re
     assert result.inserted == 2
     assert await redis.hget(applied_offsets_key(topic), "0") == f"{TOPIC_ID}:1".encode()
     assert await redis.hget(inflight_key(topic), "0") is None
+
+
+async def test_a_version_2_messages_json_objects_are_stored_as_sent(
+    processor: BatchProcessor, redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    """properties, traits and context reach the events table as the producer wrote them (the
+    worker never re-encodes them), and each event of the message is stored with its position."""
+    ada = user()
+    properties = '{"z": 1.50, "a": [1e2, "\\u00e9", null], "m": {}}'
+    traits = '{"plan":"pro", "seats":3.0}'
+    context = '{"library":{"name":"analytics.js"},"ua":"Mozilla/5.0 \\"x\\""}'
+    first = message(ada, 1, 0, type="identify", event=None)
+    body = orjson.loads(base_event_json(first))
+    for name in ("properties", "traits", "context"):
+        del body[name]
+    handmade = (
+        orjson.dumps(body)[:-1]
+        + f',"properties":{properties},"traits":{traits},"context":{context}}}'.encode()
+    )
+    second = base_event_json(message(ada, 2, 0))
+    value = events_message([handmade, second])
+    result = await processor.process(
+        [RawMessage(ada.encode(), value, MessageMeta("events", 3, 77, TOPIC_ID))]
+    )
+    assert (result.consumed, result.inserted) == (2, 2)
+    rows = chdb_client.query(
+        f"SELECT message_id, properties, traits, context, kafka_partition, kafka_offset "
+        f"FROM {EVENTS_TABLE} WHERE user_id = {{u:String}} ORDER BY message_id",
+        parameters={"u": ada},
+    ).result_rows
+    assert rows[0] == (f"{ada}-1", properties, traits, context, 3, 77)
+    assert (rows[1][0], rows[1][4:]) == (f"{ada}-2", (3, 77))
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.custom == {"plan": "pro", "seats": 3.0}
+
+
+class RefusingProfiles(RedisProfileSink):
+    """The real Redis sink, whose apply refuses (a data error, retrying will not help) any
+    plan holding the change of `refused`, as a script error would."""
+
+    def __init__(self, client: aioredis.Redis, refused: str) -> None:
+        super().__init__(client)
+        self.refused = refused
+
+    async def apply(self, plan: Any) -> None:
+        ids = {c["m"] for changes in plan.changes_by_user.values() for c in changes}
+        if self.refused in ids:
+            raise ValueError("script refused the batch")
+        await super().apply(plan)
+
+
+async def test_an_apply_refused_after_the_insert_inside_one_message_stores_each_row_once(
+    redis: aioredis.Redis, chdb_client: Any
+) -> None:
+    """One version 2 message of four events: the INSERT succeeds and the apply keeps failing
+    because of the fourth. Isolation halves the message (its events share one offset): each
+    half must leave that offset in flight, or the other half, looking unstored, would be
+    inserted a second time."""
+    ada, topic = user(), f"t-{uuid.uuid4().hex[:8]}"
+    events = [
+        Event(
+            message_id=f"{ada}-{n}",
+            type="track",
+            user_id=ada,
+            event="Played",
+            timestamp=T0 + timedelta(seconds=n),
+            received_at=T0,
+        )
+        for n in range(4)
+    ]
+    value = events_message([e.model_dump_json().encode() for e in events])
+    letters: list[DeadLetterMessage] = []
+
+    async def dead_letter(letter: DeadLetterMessage) -> None:
+        letters.append(letter)
+
+    processor = BatchProcessor(
+        RefusingProfiles(redis, refused=f"{ada}-3"),
+        ClickHouseEventSink(chdb_client),
+        dead_letter,
+        retry_max_s=0.001,
+    )
+    raw = RawMessage(ada.encode(), value, MessageMeta(topic, 0, 100, TOPIC_ID))
+    result = await processor.process([raw])
+    assert (result.consumed, result.dead_lettered) == (3, 1)
+    assert stored_ids(chdb_client, ada) == [f"{ada}-{n}" for n in range(4)]  # once each
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.event_count == 3
+    # the refused event's row stays stored and in flight: a replay re-checks ClickHouse
+    assert await redis.hget(inflight_key(topic), "0") is not None
+
+
+async def test_a_failing_apply_script_leaves_the_marks_where_they_were(
+    redis: aioredis.Redis,
+) -> None:
+    """The marks move only once the script succeeded: a retry after a failed script must still
+    find the in-flight mark (and so ask ClickHouse) rather than insert the rows again."""
+    ada, topic = user(), f"t-{uuid.uuid4().hex[:8]}"
+    sink = RedisProfileSink(redis)
+    consumed, _ = decode_batch(
+        [
+            RawMessage(m.key, m.value, MessageMeta(topic, 0, n, TOPIC_ID))
+            for n, m in enumerate(message(ada, n, n) for n in range(3))
+        ]
+    )
+    plan = plan_batch(consumed, set(), {})
+    await sink.mark_in_flight(plan)
+    plan.today = "never"  # type: ignore[assignment]  # the script refuses a run without a day
+    with pytest.raises(Exception, match="today"):
+        await sink.apply(plan)
+    assert await redis.hget(inflight_key(topic), "0") == encode_in_flight(TOPIC_ID, 0, 2).encode()
+    assert await redis.hget(applied_offsets_key(topic), "0") is None

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from materializer.decode import WireEvent
 from materializer.profile_ops import (
     MAX_CONFIG_KEY_LENGTH,
     ProfileOps,
@@ -21,7 +22,6 @@ from materializer.profile_ops import (
 )
 from profilestore.wire import Op
 from schemas.commands import UserCommand
-from schemas.events import Event
 from schemas.properties import MAX_LIST_ITEMS, SYSTEM_FIELDS, PropertyDefinition
 from tests.support import builders
 
@@ -54,7 +54,7 @@ def rejected(traits: dict[str, Any]) -> ProfileOps:
     return result
 
 
-def make_event(**fields: Any) -> Event:
+def make_event(**fields: Any) -> WireEvent:
     return builders.make_event(**{"event": "$config_served", **fields})
 
 

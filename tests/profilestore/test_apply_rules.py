@@ -39,7 +39,7 @@ from profilestore.wire import (
     Change,
 )
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, change, fields_of, uid
+from tests.support.profiles import TODAY, T, change, fields_of, uid
 
 pytestmark = pytest.mark.integration
 
@@ -408,7 +408,7 @@ def test_the_table_has_one_row_per_case() -> None:
 
 
 async def apply(writer: ProfileWriter, user: str, *changes: Change) -> None:
-    await writer.apply_changes({user: list(changes)})
+    await writer.apply_changes({user: list(changes)}, today=TODAY)
 
 
 @pytest.mark.parametrize(

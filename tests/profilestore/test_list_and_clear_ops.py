@@ -16,7 +16,7 @@ from profilestore.layout import PROPERTY_PREFIX, profile_keys
 from profilestore.read import read_profile
 from profilestore.wire import APPEND, PREPEND, REMOVE, SET, UNION, UNION_FRONT, Change, Op
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, change, event, fields_of, uid
+from tests.support.profiles import TODAY, T, change, event, fields_of, uid
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def list_op(code: str, name: str, *values: Any, **extra: Any) -> Op:
 
 
 async def apply(writer: ProfileWriter, user: str, *changes: Change) -> None:
-    await writer.apply_changes({user: list(changes)})
+    await writer.apply_changes({user: list(changes)}, today=TODAY)
 
 
 async def stored(redis: aioredis.Redis, user: str, name: str) -> Any:

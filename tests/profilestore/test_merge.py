@@ -25,14 +25,16 @@ from profilestore.wire import (
     UNSET,
 )
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, change, event, fields_of, uid
+from tests.support.profiles import TODAY, T, change, event, fields_of, uid
 
 pytestmark = pytest.mark.integration
 
 
 async def anonymous_profile_with(redis: aioredis.Redis, writer: ProfileWriter, field: str) -> str:
     anon = uid("anon")
-    await writer.apply_changes({anon: [event(T, ops=[{"o": SET, "k": "plan", "v": '"free"'}])]})
+    await writer.apply_changes(
+        {anon: [event(T, ops=[{"o": SET, "k": "plan", "v": '"free"'}])]}, today=TODAY
+    )
     await redis.hset(profile_keys(anon).profile, field, "1")  # written by no rule of today
     return anon
 
@@ -45,7 +47,7 @@ async def test_a_field_no_merge_rule_covers_refuses_the_merge_and_loses_nothing(
     user = uid()
     anon = await anonymous_profile_with(redis, writer, field)
     before = await redis.hgetall(profile_keys(anon).profile)
-    await writer.apply_changes({user: [event(T + 1, kn=1, mg=anon)]})
+    await writer.apply_changes({user: [event(T + 1, kn=1, mg=anon)]}, today=TODAY)
 
     assert await redis.hgetall(profile_keys(anon).profile) == before
     assert await redis.zscore(USERS_INDEX, anon) is not None
@@ -56,7 +58,7 @@ async def test_a_field_no_merge_rule_covers_refuses_the_merge_and_loses_nothing(
     user_fields = await redis.hgetall(profile_keys(user).profile)
     assert (MERGE_REFUSED_PREFIX + anon).encode() in user_fields
     # refused once: the next event asking for the same merge records nothing more
-    await writer.apply_changes({user: [event(T + 2, kn=1, mg=anon)]})
+    await writer.apply_changes({user: [event(T + 2, kn=1, mg=anon)]}, today=TODAY)
     again = await read_profile(redis, user)
     assert again is not None and len(again.rejections) == 1
     assert await redis.hgetall(profile_keys(anon).profile) == before
@@ -89,11 +91,12 @@ async def test_every_field_the_script_writes_on_an_anonymous_profile_merges(
                 ),
                 change(T + 1, ta=["vip"], tr=["beta"], st="disabled", cfg=["checkout", "A"]),
             ]
-        }
+        },
+        today=TODAY,
     )
     written = await fields_of(redis, anon)
     assert all(written[family] for family in written if family != ANONYMOUS_ID_PREFIX)
-    await writer.apply_changes({user: [event(T + 2, kn=1, mg=anon)]})
+    await writer.apply_changes({user: [event(T + 2, kn=1, mg=anon)]}, today=TODAY)
 
     profile = await read_profile(redis, user)
     assert profile is not None

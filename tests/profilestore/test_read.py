@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from profilestore.read import own_stored_ids, stored_ids
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, event, uid
+from tests.support.profiles import TODAY, T, event, uid
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +18,8 @@ async def test_stored_ids_resolve_a_merged_id_and_own_stored_ids_do_not(
 ) -> None:
     writer = ProfileWriter(redis)
     ada, anon, other = uid(), uid("anon"), uid("anon")
-    await writer.apply_changes({anon: [event(T)], other: [event(T)]})
-    await writer.apply_changes({ada: [event(T + 1, kn=1, mg=anon)]})
+    await writer.apply_changes({anon: [event(T)], other: [event(T)]}, today=TODAY)
+    await writer.apply_changes({ada: [event(T + 1, kn=1, mg=anon)]}, today=TODAY)
     assert await stored_ids(redis, ada) == (ada, [ada, anon])
     assert await stored_ids(redis, anon) == (ada, [ada, anon])
     assert await own_stored_ids(redis, ada) == [ada, anon]

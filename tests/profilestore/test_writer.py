@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from profilestore.read import read_profile
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import T, change, event, uid
+from tests.support.profiles import TODAY, T, change, event, uid
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ async def test_applied_ids_are_the_message_ids_each_user_has_applied(
     writer = ProfileWriter(redis)
     ada, bob = uid(), uid()
     first, second = event(T, kn=1), event(T + 1, kn=1)
-    await writer.apply_changes({ada: [first], bob: [second]})
+    await writer.apply_changes({ada: [first], bob: [second]}, today=TODAY)
     asked = {ada: [first["m"], second["m"]], bob: [second["m"], "never-sent"]}
     assert await writer.applied_ids(asked) == {first["m"], second["m"]}
 
@@ -28,8 +28,8 @@ async def test_a_replayed_change_changes_nothing(redis: aioredis.Redis) -> None:
     writer = ProfileWriter(redis)
     ada = uid()
     played = event(T, kn=1)
-    await writer.apply_changes({ada: [played]})
-    await writer.apply_changes({ada: [played, played]})
+    await writer.apply_changes({ada: [played]}, today=TODAY)
+    await writer.apply_changes({ada: [played, played]}, today=TODAY)
     profile = await read_profile(redis, ada)
     assert profile is not None and profile.event_count == 1
 
@@ -37,7 +37,7 @@ async def test_a_replayed_change_changes_nothing(redis: aioredis.Redis) -> None:
 async def test_nothing_asked_is_nothing_sent(redis: aioredis.Redis) -> None:
     writer = ProfileWriter(redis)
     assert await writer.applied_ids({}) == set()
-    await writer.apply_changes({})
+    await writer.apply_changes({}, today=TODAY)
 
 
 async def test_a_profile_rebuilt_after_a_delete_in_the_same_call_is_identified_again(
@@ -48,7 +48,25 @@ async def test_a_profile_rebuilt_after_a_delete_in_the_same_call_is_identified_a
     writer = ProfileWriter(redis)
     ada = uid()
     await writer.apply_changes(
-        {ada: [event(T, kn=1), change(T + 1, cmd="delete"), event(T + 2, kn=1)]}
+        {ada: [event(T, kn=1), change(T + 1, cmd="delete"), event(T + 2, kn=1)]}, today=TODAY
     )
     profile = await read_profile(redis, ada)
     assert profile is not None and profile.identified and profile.event_count == 1
+
+
+@pytest.mark.parametrize(
+    ("ops", "expected"),
+    [
+        ([("s", '"a"'), ("u", None)], None),
+        ([("u", None), ("s", '"b"')], "b"),
+        ([("s", '"a"'), ("o", '"x"'), ("s", '"c"')], "c"),
+    ],
+)
+async def test_ops_on_one_property_in_one_change_apply_in_order(
+    redis: aioredis.Redis, ops: list[tuple[str, str | None]], expected: str | None
+) -> None:
+    writer, ada = ProfileWriter(redis), uid()
+    written = [{"o": o, "k": "plan", **({"v": v} if v else {})} for o, v in ops]
+    await writer.apply_changes({ada: [event(T, kn=1, ops=written)]}, today=TODAY)
+    profile = await read_profile(redis, ada)
+    assert profile is not None and profile.custom.get("plan") == expected

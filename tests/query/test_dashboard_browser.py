@@ -108,7 +108,7 @@ def test_an_operator_manages_a_user_end_to_end(
     user = f"ada-{suffix}"
     assert page.url.endswith(f"#/users/{user}")
     overview = page.locator("main")
-    assert overview.get_by_text(customer).is_visible()
+    overview.get_by_text(customer).wait_for()  # the profile is read after the create answers
 
     # events sent through ingest show in the Events tab and in the chart
     for n in range(3):

@@ -28,7 +28,7 @@ from materializer.sinks.redis import RedisProfileSink
 from query.app import create_app
 from query.consistency import BadPosition, parse_position
 from schemas.events import Event
-from schemas.messages import DeadLetterMessage, EventMessage
+from schemas.messages import DeadLetterMessage, events_message
 from tests.support.publishers import TOPIC_ID, RecordingPublisher
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,8 @@ OPERATIONS = _operations()
 
 
 async def _seed(redis_url: str, chdb_client: Any) -> None:
-    """A profile with identify traits and a few tracks, through the materializer's own sinks."""
+    """A profile with identify traits and a few tracks, through the materializer's own sinks,
+    in one version 2 message as ingest sends them."""
     client = aioredis.Redis.from_url(redis_url)
 
     async def refuse(letter: DeadLetterMessage) -> None:
@@ -81,7 +82,7 @@ async def _seed(redis_url: str, chdb_client: Any) -> None:
 
     processor = BatchProcessor(RedisProfileSink(client), ClickHouseEventSink(chdb_client), refuse)
     now = datetime.now(UTC)
-    messages = []
+    encoded = []
     for n in range(5):
         event = Event(
             message_id=f"{SEEDED_USER}-{n}",
@@ -93,11 +94,10 @@ async def _seed(redis_url: str, chdb_client: Any) -> None:
             timestamp=now - timedelta(hours=n),
             received_at=now,
         )
-        value = EventMessage(event=event).model_dump_json().encode()
-        meta = MessageMeta("ps.events", 0, n, TOPIC_ID)
-        messages.append(RawMessage(SEEDED_USER.encode(), value, meta))
+        encoded.append(event.model_dump_json().encode())
+    meta = MessageMeta("ps.events", 0, 0, TOPIC_ID)
     try:
-        await processor.process(messages)
+        await processor.process([RawMessage(SEEDED_USER.encode(), events_message(encoded), meta)])
     finally:
         await client.aclose()
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
+from materializer.decode import WireEvent
 from materializer.processing import Consumed, MessageMeta
 from schemas.events import Event
 
@@ -15,7 +18,17 @@ RECEIVED = datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)
 TOPIC_ID = "0190a1b2c3d4e5f60718293a4b5c6d7e"
 
 
-def make_event(**fields: Any) -> Event:
+def as_wire(event: Event) -> WireEvent:
+    """The event as the worker decodes it from ingest's JSON."""
+    return msgspec.json.decode(event.model_dump_json(), type=WireEvent)
+
+
+def make_event(**fields: Any) -> WireEvent:
+    """An event as the worker reads it (built and validated as ingest's `Event` first)."""
+    return as_wire(make_model_event(**fields))
+
+
+def make_model_event(**fields: Any) -> Event:
     values: dict[str, Any] = {
         "message_id": "m1",
         "type": "track",

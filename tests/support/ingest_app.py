@@ -9,7 +9,8 @@ import httpx
 
 from ingest.app import create_app
 from schemas.events import Event
-from schemas.messages import EventMessage, RejectionMessage
+from schemas.messages import RejectionMessage
+from tests.support.messages import produced_events
 from tests.support.publishers import RecordingPublisher
 
 
@@ -23,12 +24,9 @@ def ingest_client(
 
 
 def published_events(publisher: RecordingPublisher) -> list[Event]:
-    """The events the app published, in order."""
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in publisher.records
-        if topic == publisher.settings.events_topic
-    ]
+    """The events the app published, in record order (request order for each user; the events
+    of a request are grouped by partition, tests.support.messages)."""
+    return produced_events(publisher.records, publisher.settings.events_topic)
 
 
 def published_rejections(publisher: RecordingPublisher) -> list[RejectionMessage]:

@@ -12,6 +12,8 @@ from profilestore.read import ProfileFields, read_fields
 from profilestore.wire import Change
 
 T = 1_800_000_000_000  # an event time, ms
+TODAY = T // 86_400_000  # the day of T (day number), the `today` of the tests' apply calls
+KEEP = TODAY + 100_000  # a change's default `kp`: remembered past every test's days
 _messages = itertools.count()
 
 
@@ -20,8 +22,13 @@ def uid(prefix: str = "u") -> str:
 
 
 def change(ts: int, **fields: Any) -> Change:
-    """A change at event time `ts` with a fresh messageId."""
-    made: dict[str, Any] = {"m": f"m-{uuid.uuid4().hex[:8]}-{next(_messages)}", "ts": str(ts)}
+    """A change at event time `ts` with a fresh messageId, remembered until day `KEEP` unless
+    `kp` says otherwise."""
+    made: dict[str, Any] = {
+        "m": f"m-{uuid.uuid4().hex[:8]}-{next(_messages)}",
+        "ts": str(ts),
+        "kp": KEEP,
+    }
     made.update(fields)
     return made  # type: ignore[return-value]  # the fields are the caller's, as on the wire
 

@@ -30,5 +30,10 @@ class RecordingPublisher(KafkaPublisher):
         self.records.extend(records)
         return [Position(0, start + n, TOPIC_ID) for n in range(len(records))]
 
+    async def partition_count(self, topic: str) -> int:
+        if self.fail:
+            raise BrokerUnavailable("the broker did not acknowledge: KafkaTimeoutError")
+        return self.settings.topic_partitions
+
     async def current_topic_id(self, topic: str) -> TopicId:
         return TOPIC_ID

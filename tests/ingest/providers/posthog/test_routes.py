@@ -350,7 +350,7 @@ async def test_rate_limit_is_429_in_posthogs_shape_with_retry_after() -> None:
     assert_ok(first)
     body = assert_posthog_error(response, 429, "events")
     assert body["type"] == "throttled_error" and "Retry-After" in response.headers
-    assert len(publisher.records) == 2
+    assert len(published_events(publisher)) == 2
 
 
 async def test_session_replay_path_is_not_routed() -> None:

@@ -18,7 +18,8 @@ from ingest.providers.common import DELETE_REFUSED
 from ingest.providers.webhooks.routes import MAX_WEBHOOK_EVENTS
 from ingest.providers.webhooks.signature import sign
 from schemas.events import Event
-from schemas.messages import EventMessage, RejectionMessage
+from schemas.messages import RejectionMessage
+from tests.support.messages import produced_events
 from tests.support.publishers import RecordingPublisher
 from tests.support.webhooks import (
     RUDDERSTACK_PATH,
@@ -52,11 +53,7 @@ async def http(publisher: RecordingPublisher) -> AsyncIterator[httpx.AsyncClient
 
 
 def published(publisher: RecordingPublisher) -> list[Event]:
-    return [
-        EventMessage.model_validate_json(value).event
-        for topic, _, value in publisher.records
-        if topic == SETTINGS.events_topic
-    ]
+    return produced_events(publisher.records, SETTINGS.events_topic)
 
 
 def rejections(publisher: RecordingPublisher) -> list[RejectionMessage]:
