@@ -194,12 +194,16 @@ def dead_letter(
     )
 
 
+def _event_message(event_json: bytes) -> bytes:
+    return b'{"v":1,"kind":"event","event":' + event_json + b"}"
+
+
 def as_message(item: WireEvent | UserCommand) -> bytes:
     """A version 1 message holding this one event or command: what a dead letter of one event
     keeps, so that it can be replayed alone."""
     if isinstance(item, UserCommand):
         return b'{"v":1,"kind":"command","command":' + item.model_dump_json().encode() + b"}"
-    return b'{"v":1,"kind":"event","event":' + _encode.encode(item) + b"}"
+    return _event_message(_encode.encode(item))
 
 
 def _one_by_one(
@@ -216,8 +220,7 @@ def _one_by_one(
             consumed.append(Consumed(_event.decode(raw), message.meta))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             reason = f"event {index} of the message: {_reason(exc)}"
-            wrapped = b'{"v":1,"kind":"event","event":' + bytes(raw) + b"}"
-            dead.append(dead_letter(message.meta, message.key, wrapped, reason))
+            dead.append(dead_letter(message.meta, message.key, _event_message(bytes(raw)), reason))
     return True
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_DAY = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH).days  # the day number of 0001-01-01
 
 # Where a stored event's row came from: (Kafka partition, offset) as the events table has them.
 StoredAt = tuple[int, int]
@@ -80,10 +83,16 @@ class DedupWindow:
     def is_old(self, event_ms: int) -> bool:
         return event_ms // DAY_MS + self.days < self.today
 
+    @cached_property
+    def oldest_kept(self) -> datetime:
+        """The start of the oldest day still inside the window: `is_old` for a datetime, without
+        converting it to milliseconds first."""
+        # a window reaching back before year 1 (NO_WINDOW) starts at the earliest datetime
+        return EPOCH + timedelta(days=max(self.today - self.days, FIRST_DAY))
+
     def keep_until(self, event_ms: int) -> int:
         """The day until which the event's messageId stays in the user's ids hash."""
-        day = event_ms // DAY_MS
-        return self.today + 1 if day + self.days < self.today else day + self.days
+        return self.today + 1 if self.is_old(event_ms) else event_ms // DAY_MS + self.days
 
 
 # For tests and tools that do not care about the window: nothing is old, ids are kept.
@@ -224,10 +233,6 @@ def command_change(command: UserCommand, keep_until: int | None = None) -> Chang
     return change
 
 
-def item_ms(item: WireEvent | UserCommand) -> int:
-    return ms(item.issued_at if isinstance(item, UserCommand) else item.timestamp)
-
-
 def is_delete(item: Consumed) -> bool:
     return isinstance(item.event, UserCommand) and item.event.op == "delete"
 
@@ -296,6 +301,7 @@ class BatchPlan:
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
+        """The INSERT's rows as tuples (for tests and in-memory stores)."""
         return self.columns.rows()
 
 
@@ -331,7 +337,7 @@ def possibly_stored(
         and item.event.message_id not in already_applied
         and (
             item.meta.offset in in_flight.get(item.meta.partition_key, ())
-            or window.is_old(ms(item.event.timestamp))
+            or item.event.timestamp < window.oldest_kept
         )
     ]
 

@@ -23,11 +23,12 @@ from materializer.pipeline import BatchProcessor
 from materializer.processing import DedupWindow, MessageMeta, RawMessage, decode_batch, plan_batch
 from materializer.sinks.clickhouse import ClickHouseEventSink
 from materializer.sinks.redis import RedisProfileSink
-from profilestore.layout import IDS_META_FIELD, profile_keys, text
+from profilestore.layout import profile_keys
 from profilestore.read import read_profile
 from schemas.events import Event
 from schemas.messages import DeadLetterMessage, events_message
 from tests.support.builders import TOPIC_ID
+from tests.support.profiles import event_count, remembered
 
 pytestmark = pytest.mark.integration
 
@@ -124,18 +125,6 @@ def stored(chdb_client: Any, user: str) -> Counter[str]:
     return Counter({row[0]: int(row[1]) for row in result.result_rows})
 
 
-async def counted(redis: aioredis.Redis, user: str) -> int:
-    profile = await read_profile(redis, user)
-    assert profile is not None
-    return profile.event_count
-
-
-async def remembered(redis: aioredis.Redis, user: str) -> dict[str, int]:
-    """The user's ids hash: messageId -> the day until which it is remembered."""
-    raw = await redis.hgetall(profile_keys(user).ids)
-    return {text(k): int(v) for k, v in raw.items() if text(k) != IDS_META_FIELD}
-
-
 async def memory(redis: aioredis.Redis, key: str) -> int:
     """MEMORY USAGE of the key, every element counted (not sampled)."""
     used = await redis.memory_usage(key, samples=0)
@@ -148,7 +137,7 @@ async def assert_once(
 ) -> None:
     """Every id stored once, nothing else stored, and each counted once."""
     assert stored(chdb_client, stream.user) == Counter(dict.fromkeys(ids, 1))
-    assert await counted(redis, stream.user) == len(ids)
+    assert await event_count(redis, stream.user) == len(ids)
 
 
 async def test_a_live_batch_processed_twice_is_stored_and_counted_once(

@@ -8,26 +8,13 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from profilestore.layout import IDS_META_FIELD, legacy_seen_key, profile_keys, text
-from profilestore.read import read_profile
+from profilestore.layout import legacy_seen_key, profile_keys
 from profilestore.writer import ProfileWriter
-from tests.support.profiles import TODAY, T, change, event, uid
+from tests.support.profiles import TODAY, T, change, event, event_count, remembered, uid
 
 pytestmark = pytest.mark.integration
 
 DAY_MS = 86_400_000
-
-
-async def event_count(redis: aioredis.Redis, user: str) -> int:
-    profile = await read_profile(redis, user)
-    assert profile is not None
-    return profile.event_count
-
-
-async def remembered(redis: aioredis.Redis, user: str) -> dict[str, int]:
-    """The ids hash without its meta field: id -> kp."""
-    stored = await redis.hgetall(profile_keys(user).ids)
-    return {text(k): int(v) for k, v in stored.items() if text(k) != IDS_META_FIELD}
 
 
 async def test_a_change_applies_once_and_its_replays_are_skipped_whatever_their_kp(

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from profilestore.read import ProfileFields, read_fields
+from profilestore.layout import IDS_META_FIELD, profile_keys, text
+from profilestore.read import ProfileFields, read_fields, read_profile
 from profilestore.wire import Change
 
 T = 1_800_000_000_000  # an event time, ms
@@ -44,3 +45,16 @@ async def fields_of(redis: aioredis.Redis, user: str) -> ProfileFields:
     assert found is not None, f"no profile for {user}"
     assert found[0] == user, f"{user} was merged into {found[0]}"
     return found[1]
+
+
+async def event_count(redis: aioredis.Redis, user: str) -> int:
+    profile = await read_profile(redis, user)
+    assert profile is not None, f"no profile for {user}"
+    return profile.event_count
+
+
+async def remembered(redis: aioredis.Redis, user: str) -> dict[str, int]:
+    """The user's ids hash without its meta field: messageId -> the day until which it is
+    remembered (kp)."""
+    stored = await redis.hgetall(profile_keys(user).ids)
+    return {text(k): int(v) for k, v in stored.items() if text(k) != IDS_META_FIELD}
