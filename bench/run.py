@@ -1,4 +1,4 @@
-"""`make bench`: issue 13's figures on this machine, in one run (`--only` runs some parts):
+"""`make bench`: issues 13 and 14's figures on this machine, in one run (`--only` runs some parts):
 - stack: the embedded stack in a temporary directory, with realistic events (bench/workload.py:
   about 1 KB of context, analytics.js-shaped), measures
   - freshness, the time from a POST's 200 until the event is visible in the query API (p50/p99):
@@ -11,8 +11,10 @@
   Redis apply;
 - memory (bench/memory.py): Valkey's bytes per user and per event at 1,000,000 users, and the
   dedup state over 60 simulated days with the 30-day window (bounded, resends counted once);
-- queries (bench/queries.py): p50/p99 of a user's sequence, a user's daily counts and everyone's
-  daily counts over 10,000,000 stored events.
+- queries (bench/queries.py): over 10,000,000 realistic events of 100,000 users in 30 days,
+  p50/p99 of a user's sequence, a user's daily counts and everyone's daily counts, and issue
+  14's: insights counts (events, unique users, a property filter with a breakdown) and the
+  event catalog; after the bulk load and once merged.
 Shows each phase's progress while it runs, and writes bench/results/<UTC time>.md and .json:
 the machine, the library versions, the settings that matter, each target met or not, and every
 figure."""
@@ -347,7 +349,24 @@ def settings_that_matter(args: argparse.Namespace) -> dict[str, Any]:
             "component_events": args.component_events,
             "component_users": args.component_users,
         },
+        "queries": {
+            "events": args.query_events,
+            "users": args.query_users,
+            "days": queries.DAYS,
+            "samples": args.query_samples,
+            "insights": f"{queries.EVENT} by day, last={queries.DAYS}d, tz={queries.TZ}",
+        },
     }
+
+
+# Issue 14's query targets: (figure, what it measures, p99 ceiling in ms); bench/queries.py.
+QUERY_TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("insights_events", "insights, 30 days by day, one event, events", 50),
+    ("insights_users", "insights, the same, unique users", 150),
+    ("insights_filter_breakdown", "insights, price > 100, by product_id (top 10 + other)", 300),
+    ("insights_filter_breakdown_few", "insights, price > 100, by quantity (3 values)", 300),
+    ("catalog", "event catalog, 30 days", 100),
+)
 
 
 class Target(NamedTuple):
@@ -374,6 +393,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         at_most("freshness p99 at 5,000 events/s", "freshness_at_5000_p99_ms", 500),
         at_most("freshness p99 at 10,000 events/s", "freshness_at_10000_p99_ms", 1000),
     ]
+    # Issue 14, each right after the bulk load (unmerged parts) and once merged.
+    for state, suffix in (("after the bulk load", ""), ("merged", "_merged")):
+        out += [
+            at_most(f"{label}, {state}", f"{key}{suffix}_p99_ms", ceiling)
+            for key, label, ceiling in QUERY_TARGETS
+        ]
     days = sorted(
         int(k.split("_")[2]) for k in results if k.startswith("dedup_day_") and "entries" in k
     )
@@ -418,7 +443,14 @@ def markdown(
     )
     rows = "\n".join(f"| {key} | {value} |" for key, value in results.items())
     sections = "".join(
-        section for section in (_throughput(results), _stack(results), _dedup(results)) if section
+        section
+        for section in (
+            _throughput(results),
+            _stack(results),
+            _dedup(results),
+            _queries(results),
+        )
+        if section
     )
     return (
         f"# Profilestream benchmark, {meta['at']}\n\n"
@@ -428,7 +460,8 @@ def markdown(
         f"Settings: `{json.dumps(meta['settings'])}`\n\n"
         "Everything shares this machine: broker, Valkey, the worker with chDB, ingest and the "
         "load generator.\n\n"
-        f"## Targets (issue 13)\n\n| target | figure | goal | |\n|---|---|---|---|\n{goal_rows}\n\n"
+        "## Targets (issues 13 and 14)\n\n| target | figure | goal | |\n|---|---|---|---|\n"
+        f"{goal_rows}\n\n"
         f"{sections}"
         f"## Every figure\n\n| figure | value |\n|---|---|\n{rows}\n"
     )
@@ -533,6 +566,48 @@ def _dedup(results: dict[str, Any]) -> str:
     )
 
 
+QUERY_LABELS: tuple[tuple[str, str], ...] = (
+    ("sequence", "a user's sequence, 100 events"),
+    ("user_daily", "a user's daily counts of one event, 30 days"),
+    ("all_users_daily", "everyone's daily counts of one event, 30 days"),
+    *((key, label) for key, label, _ in QUERY_TARGETS),
+    ("catalog_properties", "an event's properties (its latest 10,000), a tenth of the calls"),
+)
+
+
+def _queries(results: dict[str, Any]) -> str:
+    """p50 / p99 of each query, after the bulk load and merged, beside its goal."""
+    goals = {key: f"p99 <= {ceiling:,.0f} ms" for key, _, ceiling in QUERY_TARGETS}
+
+    def cell(key: str) -> str:
+        if f"{key}_p99_ms" not in results:
+            return "-"
+        return f"{results[f'{key}_p50_ms']} / {results[f'{key}_p99_ms']}"
+
+    rows = [
+        f"| {label} | {cell(key)} | {cell(f'{key}_merged')} | {goals.get(key, '')} |"
+        for key, label in QUERY_LABELS
+        if f"{key}_p99_ms" in results or f"{key}_merged_p99_ms" in results
+    ]
+    if not rows:
+        return ""
+    return (
+        f"## Queries over {_number(results.get('query_events', '?'))} events of "
+        f"{_number(results.get('query_users', '?'))} users, {queries.DAYS} days\n\n"
+        f"Loaded in {results.get('query_load_s', '?')} s, merged (OPTIMIZE FINAL) in "
+        f"{results.get('query_merge_s', '?')} s. Insights: {queries.EVENT} by day, "
+        f"last={queries.DAYS}d, {queries.TZ}, through query.insights as the API runs it; "
+        "p50 / p99 in ms, "
+        f"{results.get('query_samples', '?')} calls each, one at a time. Other processes on "
+        f"this shared machine used {results.get('query_other_processes_cpu_pct', '?')}% of a "
+        f"core meanwhile (after the load), "
+        f"{results.get('query_merged_other_processes_cpu_pct', '?')}% (merged).\n\n"
+        "| query | after the bulk load | merged | goal |\n|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\n"
+    )
+
+
 def measure_part(part: str, args: argparse.Namespace, phases: Phases) -> dict[str, Any]:
     if part == "stack":
         with tempfile.TemporaryDirectory(prefix="ps-bench-") as tmp:
@@ -547,8 +622,7 @@ def measure_part(part: str, args: argparse.Namespace, phases: Phases) -> dict[st
         return components.measure(args.component_events, args.component_users, phases, children)
     if part == "memory":
         return memory.measure(args, phases, ("size", "dedup"))
-    with phases.phase(f"queries over {args.query_events:,} events", None):
-        return queries.measure(args.query_events, args.query_users, 300)
+    return queries.measure(args.query_events, args.query_users, args.query_samples, phases)
 
 
 def main() -> int:
@@ -566,6 +640,7 @@ def main() -> int:
     memory.add_arguments(parser)
     parser.add_argument("--query-events", type=int, default=10_000_000)
     parser.add_argument("--query-users", type=int, default=100_000)
+    parser.add_argument("--query-samples", type=int, default=300, help="calls per query")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--keep", type=Path, help="keep the stack's data and logs here")
     args = parser.parse_args()

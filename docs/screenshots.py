@@ -1,5 +1,5 @@
 """Takes the README's dashboard screenshots: starts an embedded stack in a temporary directory,
-seeds a few users and events, and saves docs/users.png and docs/events.png.
+seeds a few users and events, and saves docs/users.png, docs/events.png and docs/insights.png.
 
     .venv/bin/python docs/screenshots.py
 """
@@ -76,6 +76,24 @@ def seed(ingest: httpx.Client, query: httpx.Client) -> None:
         }
     )
     ingest.post("/v1/batch", json={"batch": batch}).raise_for_status()
+    # orders by everyone over four weeks, in three currencies, for the Insights page
+    orders = []
+    for day in range(28):
+        for n in range(3 + (day * 5) % 7):
+            user = PEOPLE[(day + n) % len(PEOPLE)][0]
+            orders.append(
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": "Order Completed",
+                    "properties": {
+                        "currency": ("EUR", "USD", "GBP")[(day * n) % 3 if n % 4 else 0],
+                        "price": 20 + (day * 13 + n * 7) % 180,
+                    },
+                    "timestamp": (now - timedelta(days=day, minutes=n * 53)).isoformat(),
+                }
+            )
+    ingest.post("/v1/batch", json={"batch": orders}).raise_for_status()
     time.sleep(2)
 
 
@@ -108,9 +126,15 @@ def main() -> int:
                 page.get_by_label("Event", exact=True).select_option("Song Played")
                 page.get_by_text("in the last 30 days").wait_for()
                 page.screenshot(path=str(ROOT / "docs" / "events.png"))
+                page.goto(
+                    f"{base}/dashboard/#/insights?event=Order+Completed&interval=day&last=28d"
+                    "&tz=UTC&breakdown=currency&chart=bar"
+                )
+                page.get_by_role("table", name="Counts by period").wait_for()
+                page.screenshot(path=str(ROOT / "docs" / "insights.png"), full_page=True)
         finally:
             stack.stop()
-    print("wrote docs/users.png and docs/events.png")
+    print("wrote docs/users.png, docs/events.png and docs/insights.png")
     return 0
 
 

@@ -110,6 +110,14 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(settings.redis_url, decode_responses=False)
 
 
+# The events table's typed properties (infra/warehouse.py) are filled by ClickHouse's JSON type,
+# which by default reads a string that looks like a date or a time as one: "2026-11-03T10:00Z"
+# became a DateTime, printed "2026-11-03 10:00:00" and shifted to UTC, so a filter on the text
+# sent found nothing. For every session: the worker's INSERT, the upgrade's mutation, and the
+# reads of old parts, where the column is computed as it is read.
+TYPED_JSON_SETTINGS = {"input_format_try_infer_dates": 0, "input_format_try_infer_datetimes": 0}
+
+
 def clickhouse_client(settings: Settings) -> Any:
     """One client per DSN per process. chDB allows a single owner of its data directory, so the
     embedded process shares this client between the materializer and the query service."""
@@ -121,6 +129,6 @@ def clickhouse_client(settings: Settings) -> Any:
 
             if dsn.startswith("chdb://"):
                 Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(dsn=dsn)
+            client = clickhouse_connect.get_client(dsn=dsn, settings=TYPED_JSON_SETTINGS)
             _clickhouse_clients[dsn] = client
         return client

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     # A management write, or a read given `after=<position>`, waits at most this long for the
     # materializer to apply the write (read-your-writes).
     applied_wait_s: float = Field(default=5.0, ge=0)
+    # What one analyst query (insights counts, the event catalog) may cost ClickHouse: past
+    # either, it stops and the request answers 400 (a shorter range, a narrower breakdown).
+    analytics_max_seconds: float = Field(default=20.0, gt=0)
+    analytics_max_memory_mb: int = Field(default=2048, gt=0)
 
     # Materializer
     app_id: str = "profilestream-materializer"

@@ -17,7 +17,7 @@ from infra.http import install_error_handlers
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
 from infra.warehouse import ensure_schema
-from query.routes import events, properties, users
+from query.routes import catalog, events, insights, properties, users
 
 
 def create_app(
@@ -54,7 +54,9 @@ def create_app(
     app.include_router(users.router)
     app.include_router(properties.router)
     mount_dashboard(app)
+    app.include_router(catalog.router)
     app.include_router(events.router)
+    app.include_router(insights.router)
     return app
 
 

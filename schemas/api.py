@@ -55,3 +55,59 @@ class EventPage(BaseModel):
 class DailyCount(BaseModel):
     date: date
     count: int
+
+
+class InsightSeries(BaseModel):
+    """One line of an insights chart: an event (None: all events) and a breakdown value."""
+
+    event: str | None
+    breakdown_value: str | None = Field(description="None: not set, or no breakdown")
+    other: bool = Field(description="the values outside the breakdown's top N")
+    label: str
+    values: list[int] | list[float] = Field(description="one per period, in order")
+    total: int | float = Field(description="events: the sum; users: unique over the range")
+
+
+class InsightCounts(BaseModel):
+    interval: str
+    measure: str
+    tz: str
+    week_start: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    events: list[str] | None
+    where: list[str]
+    breakdown: str | None
+    user: str | None
+    periods: list[str] = Field(description="each period's start: a date, or a local time")
+    series: list[InsightSeries]
+
+
+class EventName(BaseModel):
+    name: str
+    count: int
+    last_seen: datetime
+
+
+class EventNames(BaseModel):
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    events: list[EventName]
+
+
+class TopValue(BaseModel):
+    value: str
+    count: int
+
+
+class EventProperty(BaseModel):
+    property: str
+    types: list[str]
+    count: int
+    top_values: list[TopValue]
+
+
+class EventProperties(BaseModel):
+    event: str
+    sampled: int
+    properties: list[EventProperty]

@@ -9,6 +9,8 @@ const view = () => document.getElementById("view");
 let flashNext = null;
 // A write answered 202 (accepted, not applied yet): the next read of that user waits for it.
 let pendingAfter = null;  // {userId, position}
+// The page asked for before signing in (a shared link), opened once signed in.
+let afterSignIn = null;
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -82,8 +84,9 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` };
+// A request carrying the token; a 401 signs the tab out. A network failure is an ApiError(0).
+async function authorizedFetch(method, path, body, extraHeaders) {
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}`, ...(extraHeaders || {}) };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -93,22 +96,37 @@ async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, "network error", []);
   }
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (err) { data = null; }
   if (response.status === 401 && location.hash !== "#/signin") {
+    afterSignIn = location.hash;
     sessionStorage.removeItem(TOKEN_KEY);
     flashNext = ["Your session ended: sign in again.", "error"];
     location.hash = "#/signin";
   }
+  return response;
+}
+
+function apiErrorFrom(response, data) {
+  return new ApiError(response.status, (data && data.message) || response.statusText,
+    (data && data.errors) || []);
+}
+
+// The ApiError of a refused answer whose body has not been read yet.
+async function apiErrorOf(response) {
+  let data = null;
+  try { data = await response.json(); } catch (err) { data = null; }
+  return apiErrorFrom(response, data);
+}
+
+async function api(method, path, body) {
+  const response = await authorizedFetch(method, path, body);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (err) { data = null; }
   const position = response.headers.get("X-Profilestream-Position");
   if (response.status === 202 && position && data && data.user_id) {
     pendingAfter = { userId: data.user_id, position };
   }
-  if (!response.ok) {
-    throw new ApiError(response.status, (data && data.message) || response.statusText,
-      (data && data.errors) || []);
-  }
+  if (!response.ok) throw apiErrorFrom(response, data);
   return { status: response.status, data };
 }
 
@@ -145,7 +163,8 @@ function signIn() {
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     try {
       await api("GET", "/v1/properties");
-      location.hash = "#/users";
+      location.hash = afterSignIn || "#/users";
+      afterSignIn = null;
     } catch (error) {
       sessionStorage.removeItem(TOKEN_KEY);
       message.replaceChildren(h("div", { class: "banner error", role: "alert" },
@@ -546,19 +565,37 @@ async function configsTab(body, profile) {
   }
 }
 
+// Event names from the catalog (GET /v1/events/names), or none when it cannot answer: the
+// picker still lists the user's own names then.
+async function catalogNames() {
+  try {
+    const { data } = await api("GET", `/v1/events/names${qs({ last: "90d", limit: 1000, tz: browserZone() })}`);
+    return data.events.map((e) => e.name);
+  } catch (error) {
+    return [];
+  }
+}
+
 async function eventsTab(body, profile) {
   const user = encodeURIComponent(profile.user_id);
-  const names = Object.keys(profile.event_totals).sort();
+  // The picker lists this user's event names, then every other name in the catalog (what was
+  // sent by anyone in the last 90 days, the chart's longest preset).
+  const own = Object.keys(profile.event_totals).sort();
+  const catalog = (await catalogNames()).filter((n) => !own.includes(n)).sort();
+  const names = [...own, ...catalog];
   const list = h("datalist", { id: "event-names" }, names.map((n) => h("option", { value: n })));
 
   // The sequence, newest first, with cursor pagination and a name filter.
   const filter = h("input", { id: "event-filter", list: "event-names", placeholder: "All events" });
   const sequence = h("div");
   const cursors = [];
+  let pageTicket = 0;
   const loadPage = async (before) => {
+    const mine = ++pageTicket;
     sequence.replaceChildren(h("p", { class: "muted" }, "Loading events…"));
     try {
       const { data } = await api("GET", `/v1/users/${user}/events${qs({ limit: 20, before, event: filter.value.trim() })}`);
+      if (mine !== pageTicket) return;
       if (!data.events.length) {
         sequence.replaceChildren(h("div", { class: "card muted" }, filter.value.trim() ? "No events with this name." : "No events yet."));
         return;
@@ -575,33 +612,44 @@ async function eventsTab(body, profile) {
           cursors.length ? h("button", { type: "button", onclick: () => { cursors.pop(); loadPage(cursors[cursors.length - 1]); } }, "Newer") : null,
           data.next_cursor ? h("button", { type: "button", onclick: () => { cursors.push(data.next_cursor); loadPage(data.next_cursor); } }, "Older") : null));
     } catch (error) {
-      sequence.replaceChildren(errorBanner(error));
+      if (mine === pageTicket) sequence.replaceChildren(errorBanner(error));
     }
   };
 
   // Daily counts of one event over the last N days, drawn as SVG bars.
+  const option = (n) => h("option", { value: n, selected: n === own[0] && own.length === 1 }, n);
   const chartEvent = h("select", { id: "chart-event" }, h("option", { value: "" }, "All events"),
-    names.map((n) => h("option", { value: n, selected: n === names[0] && names.length === 1 }, n)));
+    own.length ? h("optgroup", { label: "This user's events" }, own.map(option)) : null,
+    catalog.length ? h("optgroup", { label: "Other events (last 90 days)" }, catalog.map(option)) : null);
   const daysSelect = h("select", { id: "chart-days" }, ["7", "30", "90", "custom"].map((d) =>
     h("option", { value: d, selected: d === "30" }, d === "custom" ? "Custom…" : `Last ${d} days`)));
   const customDays = h("input", { id: "chart-custom-days", type: "number", min: "1", max: "365", value: "14", hidden: true, "aria-label": "Days" });
   const chart = h("div", { class: "card" });
+  let chartTicket = 0;  // a slower answer to an earlier choice must not replace the latest
   const drawChart = async () => {
+    const mine = ++chartTicket;
     const days = daysSelect.value === "custom" ? customDays.value : daysSelect.value;
+    const name = chartEvent.value;
     chart.replaceChildren(h("p", { class: "muted" }, "Loading counts…"));
     try {
-      const { data } = await api("GET", `/v1/users/${user}/events/daily${qs({ event: chartEvent.value, days, tz: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC" })}`);
-      chart.replaceChildren(barChart(data, chartEvent.value || "all events"));
+      const { data } = await api("GET", `/v1/users/${user}/events/daily${qs({ event: name, days, tz: browserZone() })}`);
+      if (mine === chartTicket) chart.replaceChildren(barChart(data, name || "all events"));
     } catch (error) {
-      chart.replaceChildren(errorBanner(error));
+      if (mine === chartTicket) chart.replaceChildren(errorBanner(error));
     }
   };
   daysSelect.addEventListener("change", () => { customDays.hidden = daysSelect.value !== "custom"; drawChart(); });
   customDays.addEventListener("change", drawChart);
   chartEvent.addEventListener("change", drawChart);
 
+  const insightsLink = h("a", {}, "Open in Insights");
+  const linkInsights = () => {
+    insightsLink.href = `#/insights?${new URLSearchParams([["user", profile.user_id], ...(chartEvent.value ? [["event", chartEvent.value]] : [])])}`;
+  };
+  linkInsights();
+  chartEvent.addEventListener("change", linkInsights);
   body.replaceChildren(list,
-    h("h2", {}, "Daily counts"),
+    h("div", { class: "header-row" }, h("h2", {}, "Daily counts"), insightsLink),
     h("div", { class: "toolbar" },
       h("div", { class: "grow" }, h("label", { for: "chart-event" }, "Event"), chartEvent),
       h("div", {}, h("label", { for: "chart-days" }, "Period"), daysSelect),
@@ -795,6 +843,7 @@ const ROUTES = [
   [/^#\/users\/new$/, () => createUser()],
   [/^#\/users\/([^/?]+)(?:\/(overview|edit|configs|events))?$/, (m) => userPage(decodeURIComponent(m[1]), m[2])],
   [/^#\/users(?:\?(.*))?$/, (m) => usersList(m[1])],
+  [/^#\/insights(?:\?(.*))?$/, (m) => insightsPage(m[1])],
   [/^#\/properties$/, () => propertiesPage()],
   [/^#\/properties\/new$/, () => propertyForm(null)],
   [/^#\/properties\/([^/?]+)$/, (m) => propertyForm(m[1])],
@@ -804,6 +853,7 @@ function render() {
   const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
   const hash = location.hash || "#/users";
   if (!signedIn && hash !== "#/signin") {
+    if (location.hash && location.hash !== "#/users") afterSignIn = location.hash;
     location.hash = "#/signin";
     return;
   }

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from infra.http import ApiError, bad_parameter
 from profilestore.read import stored_ids
 from query import sql
+from query.csv_export import CSV_RESPONSE_DOC, csv_response, safe_filename_part, wants_csv
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
 from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
@@ -57,8 +60,66 @@ async def _stored_ids(redis: RedisDep, user_id: str) -> list[str]:
     return found[1]
 
 
-@router.get("/users/{user_id}/events", response_model=EventPage)
+# A user's sequence as CSV: every event, read in pages of this many along the sequence's cursor.
+CSV_PAGE = 1000
+SEQUENCE_CSV_HEADER = (
+    "timestamp",
+    "received_at",
+    "type",
+    "event",
+    "page_name",
+    "message_id",
+    "source",
+    "protocol",
+    "properties",
+    "traits",
+)
+
+
+def _iso_utc(value: datetime) -> str:
+    return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _sequence_csv_row(row: Sequence[object]) -> list[object]:
+    message_id, type_, event, name, timestamp, received_at, properties, traits, source, protocol = (
+        row
+    )
+    assert isinstance(timestamp, datetime) and isinstance(received_at, datetime)
+    # properties and traits as stored: the JSON text ingest wrote.
+    return [
+        _iso_utc(timestamp),
+        _iso_utc(received_at),
+        type_,
+        event,
+        name,
+        message_id,
+        source,
+        protocol,
+        properties,
+        traits,
+    ]
+
+
+async def _sequence_rows(
+    clickhouse: object,
+    ids: list[str],
+    cursor: tuple[datetime, str] | None,
+    event: str | None,
+) -> AsyncIterator[list[object]]:
+    while True:
+        rows = await asyncio.to_thread(sql.user_sequence, clickhouse, ids, CSV_PAGE, cursor, event)
+        for row in rows:
+            yield _sequence_csv_row(row)
+        if len(rows) < CSV_PAGE:
+            return
+        last_timestamp, last_id = rows[-1][4], rows[-1][0]
+        assert isinstance(last_timestamp, datetime)
+        cursor = (_utc(last_timestamp), str(last_id))
+
+
+@router.get("/users/{user_id}/events", response_model=EventPage, responses=CSV_RESPONSE_DOC)
 async def user_events(
+    request: Request,
     user_id: str,
     clickhouse: ClickHouseDep,
     redis: RedisDep,
@@ -67,13 +128,23 @@ async def user_events(
     event: EventName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
-) -> EventPage:
+    format: Annotated[
+        str | None,
+        Query(pattern="^(json|csv)$", description="csv (or Accept: text/csv): every event"),
+    ] = None,
+) -> EventPage | Response:
     limit = min(limit, settings.max_page_size)
     try:
         cursor = decode_cursor(before) if before else None
     except BadCursor as exc:
         raise bad_parameter("before", exc) from None
     ids = await _stored_ids(redis, user_id)
+    if wants_csv(request, format):
+        today = datetime.now(UTC).date().isoformat()
+        filename = f"events_{safe_filename_part(user_id)}_{today}.csv"
+        return csv_response(
+            SEQUENCE_CSV_HEADER, _sequence_rows(clickhouse, ids, cursor, event), filename
+        )
     rows = await asyncio.to_thread(sql.user_sequence, clickhouse, ids, limit, cursor, event)
     events = [_stored_event(row) for row in rows]
     next_cursor = None

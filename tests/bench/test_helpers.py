@@ -87,3 +87,29 @@ def test_targets_met_not_met_and_not_measured() -> None:
     assert goals["resent events counted once"].met is False
     grown = targets({"dedup_day_45_ids_entries": 1000, "dedup_day_60_ids_entries": 1500})
     assert grown[-1].met is False
+
+
+def test_query_targets_after_the_load_and_merged() -> None:
+    goals = {
+        t.name: t
+        for t in targets(
+            {
+                "insights_events_p99_ms": 49.0,
+                "insights_events_merged_p99_ms": 51.0,
+                "insights_users_p99_ms": 150.0,
+                "insights_filter_breakdown_merged_p99_ms": 280.0,
+                "catalog_p99_ms": 120.0,
+            }
+        )
+    }
+    events = "insights, 30 days by day, one event, events"
+    assert goals[f"{events}, after the bulk load"].met is True
+    assert goals[f"{events}, merged"].met is False
+    assert goals[f"{events}, merged"].target == "p99 <= 50 ms"
+    assert goals["insights, the same, unique users, after the bulk load"].met is True
+    assert goals["insights, the same, unique users, merged"].met is None
+    breakdown = "insights, price > 100, by product_id (top 10 + other)"
+    assert goals[f"{breakdown}, merged"].met is True
+    assert goals[f"{breakdown}, merged"].target == "p99 <= 300 ms"
+    assert goals["event catalog, 30 days, after the bulk load"].met is False
+    assert goals["event catalog, 30 days, after the bulk load"].target == "p99 <= 100 ms"

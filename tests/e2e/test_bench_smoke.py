@@ -25,7 +25,7 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
             *("--component-events", "2000", "--component-users", "50"),
             *("--memory-users", "200", "--memory-events", "400"),
             *("--dedup-users", "20", "--per-day", "50", "--days", "4", "--resend", "20"),
-            *("--query-events", "20000", "--query-users", "200"),
+            *("--query-events", "20000", "--query-users", "200", "--query-samples", "10"),
             *("--out", str(tmp_path)),
         ],
         capture_output=True,
@@ -58,8 +58,25 @@ def test_bench_writes_a_report_with_every_figure(tmp_path: Path) -> None:
         "sequence_p99_ms",
         "user_daily_p99_ms",
         "all_users_daily_p99_ms",
+        *(
+            f"{query}{state}_p99_ms"
+            for query in (
+                "insights_events",
+                "insights_users",
+                "insights_filter_breakdown",
+                "insights_filter_breakdown_few",
+                "catalog",
+                "catalog_properties",
+            )
+            for state in ("", "_merged")
+        ),
     ):
         assert figures[name] > 0, name
+    # issue 14's query targets, after the load and merged, each measured (met or not)
+    query_goals = [t for t in report["targets"] if t["name"].startswith(("insights", "event "))]
+    assert len(query_goals) == 10
+    assert all(t["met"] is not None for t in query_goals)
+    assert "## Queries over 20,000 events of 200 users" in completed.stdout
     # duplicates are counted once, whatever the speed
     assert figures["dedup_resent_users_whose_count_moved"] == 0
     assert figures["dedup_resent_rows_added"] == 0

@@ -14,48 +14,24 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import ARTIFACTS
+from tests.support.browser_pages import screenshotted_pages, sign_in
 from tests.support.polling import eventually
-from tests.support.stack import ADMIN_TOKEN, RunningStack, restart_broker_and_services, start_stack
+from tests.support.stack import RunningStack, restart_broker_and_services, start_stack
 
 pytestmark = pytest.mark.e2e
-
-TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
 def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """Browser pages by name; all of them are screenshotted if the test fails."""
-    opened: dict[str, Any] = {}
-    contexts: list[Any] = []
+    """Browser pages by name (`pages["open"](name)`); all of them are screenshotted if the test
+    fails."""
 
-    def open_page(name: str, width: int = 1280, height: int = 800) -> Any:
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.errors = errors
-        opened[name] = page
-        return page
+    def failed() -> bool:
+        report = getattr(request.node, "report_call", None)
+        return report is not None and bool(report.failed)
 
-    registry: dict[str, Any] = {"open": open_page, "opened": opened}
-    yield registry
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        for name, page in opened.items():
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{name}.png"), full_page=True)
-    for context in contexts:
-        context.close()
-
-
-def sign_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/")
-    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Users").wait_for()
+    with screenshotted_pages(browser, request.node.name, failed) as open_page:
+        yield {"open": open_page}
 
 
 def test_sign_in_refuses_a_wrong_token(running_stack: RunningStack, pages: dict[str, Any]) -> None:
