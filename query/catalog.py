@@ -8,11 +8,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from infra.warehouse import EVENTS_TABLE, TYPED_PROPERTIES
-from query.clickhouse_params import Identifier
+from query.clickhouse_params import Identifier, utc
 from query.insights.periods import split_on_buckets
 from query.insights.sql import in_ranges
 
@@ -101,12 +101,8 @@ def event_names(
         params["q"] = q
     rows = client.query(sql, parameters=params).result_rows
     return [
-        EventNameCount(name=str(name), count=int(n), last_seen=_utc(last)) for name, n, last in rows
+        EventNameCount(name=str(name), count=int(n), last_seen=utc(last)) for name, n, last in rows
     ]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- properties of one event ----------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""ClickHouse query parameters that clickhouse-connect would otherwise mangle, and the client
-that bounds what one analyst query may cost."""
+"""ClickHouse query parameters that clickhouse-connect would otherwise mangle, its times made
+aware, and the client that bounds what one analyst query may cost."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+
+def utc(value: datetime) -> datetime:
+    """A time as ClickHouse returns it (naive when the column's zone is UTC), aware in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Identifier:

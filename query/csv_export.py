@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
+from query.clickhouse_params import utc
+
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 # Cells that a spreadsheet reads as a formula (or, with tab and CR, as a new cell) when they
 # lead a cell. Events come from the public internet, so their texts are attacker-chosen.
@@ -26,6 +28,11 @@ _ROWS_PER_CHUNK = 500
 CSV_RESPONSE_DOC: dict[int | str, dict[str, object]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
 }
+
+
+def iso_utc(moment: datetime) -> str:
+    """A cell's time: UTC, milliseconds, `Z` (the API's JSON form)."""
+    return utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def wants_csv(request: Request, format: str | None) -> bool:
@@ -75,43 +82,51 @@ def safe_filename_part(text: str) -> str:
     return cleaned[:80] or "all"
 
 
+class _Chunks:
+    """CSV rows written to a buffer and handed out as one encoded chunk every so many rows,
+    the header first."""
+
+    def __init__(self, header: Sequence[str]) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self._writer.writerow(header)
+        self._pending = 0
+
+    def add(self, row: Sequence[object]) -> bytes | None:
+        """The chunk that `row` completes, if it completes one."""
+        self._writer.writerow([safe_cell(cell) for cell in row])
+        self._pending += 1
+        if self._pending < _ROWS_PER_CHUNK:
+            return None
+        self._pending = 0
+        return self.rest()
+
+    def rest(self) -> bytes:
+        """What is written and not yet handed out."""
+        chunk = self._buffer.getvalue().encode()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return chunk
+
+
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[bytes]:
     """Pure: the CSV file as encoded chunks, the header first (also when there are no rows)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    pending = 0
+    chunks = _Chunks(header)
     for row in rows:
-        writer.writerow([safe_cell(cell) for cell in row])
-        pending += 1
-        if pending == _ROWS_PER_CHUNK:
-            yield _drain(buffer)
-            pending = 0
-    yield _drain(buffer)
+        if (chunk := chunks.add(row)) is not None:
+            yield chunk
+    yield chunks.rest()
 
 
 async def async_csv_lines(
     header: Sequence[str], rows: AsyncIterable[Sequence[object]]
 ) -> AsyncIterator[bytes]:
     """`csv_lines` over rows that arrive asynchronously (pages read from the warehouse)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    pending = 0
+    chunks = _Chunks(header)
     async for row in rows:
-        writer.writerow([safe_cell(cell) for cell in row])
-        pending += 1
-        if pending == _ROWS_PER_CHUNK:
-            yield _drain(buffer)
-            pending = 0
-    yield _drain(buffer)
-
-
-def _drain(buffer: io.StringIO) -> bytes:
-    chunk = buffer.getvalue().encode()
-    buffer.seek(0)
-    buffer.truncate()
-    return chunk
+        if (chunk := chunks.add(row)) is not None:
+            yield chunk
+    yield chunks.rest()
 
 
 def csv_response(

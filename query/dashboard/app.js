@@ -31,6 +31,14 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// An SVG element (the charts): attributes as given, and an optional text.
+function svg(tag, attrs, text) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
 function show(...nodes) {
   view().replaceChildren(...nodes);
 }
@@ -668,13 +676,6 @@ function barChart(rows, label) {
   const max = Math.max(1, ...rows.map((r) => r.count));
   const width = 720, height = 200, left = 30, bottom = 28, top = 16;
   const step = (width - left) / rows.length;
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs, text) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    if (text !== undefined) el.textContent = text;
-    return el;
-  };
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
     "aria-label": `Daily counts of ${label}: ${total} in ${rows.length} days` });
   const labelEvery = Math.ceil(rows.length / 10);

@@ -536,13 +536,6 @@ function niceStep(max, whole) {
 
 function insightsChart(data, kind) {
   const width = 760, height = 280, left = 56, right = 12, top = 12, bottom = 30;
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs, text) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    if (text !== undefined) el.textContent = text;
-    return el;
-  };
   const { periods, series } = data;
   const n = periods.length;
   const whole = data.measure !== "per_user";

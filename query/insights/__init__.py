@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from query.insights import periods
-from query.insights.params import MAX_PERIODS, CountsQuery
+from query.insights.params import CountsQuery
 from query.insights.series import assemble
 from query.insights.sql import counts
 from schemas.api import InsightCounts
@@ -17,13 +16,4 @@ from schemas.api import InsightCounts
 def run_counts(client: Any, query: CountsQuery, user_ids: list[str] | None = None) -> InsightCounts:
     """The answer of GET /v1/insights/counts (blocking: call it in a thread from async code).
     `user_ids`: every id the `user`'s events are stored under."""
-    time_range = query.range
-    starts = periods.starts(
-        time_range.start,
-        time_range.end,
-        query.interval,
-        time_range.zone,
-        time_range.week_start,
-        MAX_PERIODS,
-    )
-    return assemble(query, counts(client, query, user_ids), starts)
+    return assemble(query, counts(client, query, user_ids))

@@ -92,6 +92,8 @@ class CountsQuery:
     breakdown: str | None
     breakdown_limit: int
     user: str | None
+    # The start (UTC) of every period of the range, found while checking their number.
+    period_starts: tuple[datetime, ...]
 
 
 def _ms(moment: datetime, *, up: bool) -> datetime:
@@ -252,15 +254,15 @@ def parse_counts_query(
         user = _name(user, "user")
     if time_range is None:
         time_range = parse_time_range(from_, to, last, tz, week_start, now)
-    count = periods.count(
+    starts = periods.starts(
         time_range.start,
         time_range.end,
         interval,
         time_range.zone,
         time_range.week_start,
-        stop_after=MAX_PERIODS,
+        MAX_PERIODS,
     )
-    if count > MAX_PERIODS:
+    if len(starts) > MAX_PERIODS:
         raise BadParameter(
             "interval",
             f"more than {MAX_PERIODS} {interval}s in the range: use a longer interval or a "
@@ -275,6 +277,7 @@ def parse_counts_query(
         breakdown=breakdown,
         breakdown_limit=breakdown_limit,
         user=user,
+        period_starts=tuple(starts),
     )
 
 

@@ -116,12 +116,6 @@ def starts(
     return found
 
 
-def count(
-    begin: datetime, end: datetime, unit: Unit, zone: ZoneInfo, week_start: int, stop_after: int
-) -> int:
-    return len(starts(begin, end, unit, zone, week_start, stop_after))
-
-
 def label(start: datetime, unit: Unit, zone: ZoneInfo) -> str:
     """`YYYY-MM-DD` for a day, week or month; a local ISO date-time with its offset for an hour
     (a DST fall-back day has two `02:00`, told apart by their offsets)."""

@@ -18,10 +18,6 @@ OTHER = "Other"
 SeriesKey = tuple[str | None, str | None, bool]  # event, breakdown value, other
 
 
-def _index_of(query: CountsQuery, starts: Sequence[datetime]) -> dict[str, int]:
-    return {periods.label(s, query.interval, query.range.zone): i for i, s in enumerate(starts)}
-
-
 def _period_index(
     key: object, query: CountsQuery, starts: Sequence[datetime], by_label: dict[str, int]
 ) -> int:
@@ -45,11 +41,12 @@ def _ratio(events: int, users: int) -> float:
     return round(events / users, 4) if users else 0.0
 
 
-def assemble(
-    query: CountsQuery, rows: Sequence[CountRow], starts: Sequence[datetime]
-) -> InsightCounts:
+def assemble(query: CountsQuery, rows: Sequence[CountRow]) -> InsightCounts:
+    starts = query.period_starts
     size = len(starts)
-    by_label = _index_of(query, starts)
+    zone = query.range.zone
+    labels = [periods.label(start, query.interval, zone) for start in starts]
+    by_label = {label: i for i, label in enumerate(labels)}
     events: dict[SeriesKey, list[int]] = {}
     users: dict[SeriesKey, list[int]] = {}
     totals: dict[SeriesKey, tuple[int, int]] = {}
@@ -100,7 +97,6 @@ def assemble(
             s.breakdown_value or "",
         )
     )
-    zone = query.range.zone
     return InsightCounts(
         interval=query.interval,
         measure=query.measure,
@@ -112,6 +108,6 @@ def assemble(
         where=[str(f) for f in query.filters],
         breakdown=query.breakdown,
         user=query.user,
-        periods=[periods.label(s, query.interval, zone) for s in starts],
+        periods=labels,
         series=series,
     )

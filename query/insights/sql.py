@@ -43,15 +43,16 @@ class CountRow:
     users: int
 
 
-def _property(index: int, prefix: str) -> str:
-    return f"{TYPED_PROPERTIES}.{{{prefix}{index}:Identifier}}"
+def _event_column(query: CountsQuery) -> str:
+    """A series per named event, or one series (NULL) over all events."""
+    return "event" if query.events else "CAST(NULL, 'Nullable(String)')"
 
 
 def _filter_sql(index: int, where: Filter, params: dict[str, Any]) -> str:
     """One `where`: a property's text is what ClickHouse prints of its value (an absent or
     null property is NULL for `IS NULL`, and '' for `toString`, hence the IS NULL guards)."""
     params[f"p{index}"] = Identifier(where.property)
-    path = _property(index, "p")
+    path = f"{TYPED_PROPERTIES}.{{p{index}:Identifier}}"
     text = f"toString({path})"
     value = f"{{v{index}:String}}"
     if where.op in ("gt", "lt"):
@@ -132,7 +133,7 @@ def _projection_counts(query: CountsQuery) -> tuple[str, dict[str, Any]]:
         )
     if edges:
         parts.append(inner + prefix + f"{in_ranges(edges, params)} GROUP BY {by_event}bucket")
-    event = "event" if query.events else "CAST(NULL, 'Nullable(String)')"
+    event = _event_column(query)
     period = _PERIOD_KEYS[query.interval].format(t="bucket")
     sql = (
         f"SELECT {event} AS e, {period} AS period, sum(n) AS events, "  # noqa: S608
@@ -160,7 +161,7 @@ def _row_counts(query: CountsQuery, user_ids: list[str] | None) -> tuple[str, di
     )
     conditions.extend(_filter_sql(i, f, params) for i, f in enumerate(query.filters))
     where = " AND ".join(conditions)
-    event = "event" if query.events else "CAST(NULL, 'Nullable(String)')"
+    event = _event_column(query)
     period = _PERIOD_KEYS[query.interval].format(t="timestamp")
     state, users = ("0", "0") if query.measure == "events" else (_USERS_STATE, "uniqExactMerge(s)")
     if query.breakdown is None:

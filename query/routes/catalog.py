@@ -3,14 +3,13 @@ autocomplete) and GET /v1/events/{name}/properties (the properties one event car
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from query import catalog
-from query.csv_export import CSV_RESPONSE_DOC, csv_response, wants_csv
+from query.csv_export import CSV_RESPONSE_DOC, csv_response, iso_utc, wants_csv
 from query.deps import AfterDep, require_admin
 from query.insights.params import TimeRange
 from query.routes.common import AnalyticsDep, Format, TimeRangeDep, run_analytics
@@ -21,12 +20,8 @@ router = APIRouter(prefix="/v1", tags=["catalog"], dependencies=[Depends(require
 
 def _names_csv(found: list[catalog.EventNameCount], period: TimeRange) -> Response:
     first, last = (day.isoformat() for day in period.days())
-    rows = ([item.name, item.count, _iso_utc(item.last_seen)] for item in found)
+    rows = ([item.name, item.count, iso_utc(item.last_seen)] for item in found)
     return csv_response(["name", "count", "last_seen"], rows, f"event-names_{first}_{last}.csv")
-
-
-def _iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @router.get("/events/names", response_model=EventNames, responses=CSV_RESPONSE_DOC)

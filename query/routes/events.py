@@ -14,10 +14,12 @@ from fastapi.responses import Response
 from infra.http import ApiError, bad_parameter
 from profilestore.read import stored_ids
 from query import sql
-from query.csv_export import CSV_RESPONSE_DOC, csv_response, safe_filename_part, wants_csv
+from query.clickhouse_params import utc
+from query.csv_export import CSV_RESPONSE_DOC, csv_response, iso_utc, safe_filename_part, wants_csv
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
 from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
+from query.routes.common import Format
 from schemas.api import DailyCount, EventPage, StoredEvent
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_admin)])
@@ -27,10 +29,6 @@ Tz = Annotated[str, Query(max_length=64, description="IANA time zone of the days
 EventName = Annotated[
     str | None, Query(min_length=1, max_length=255, description="event name; all if omitted")
 ]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _stored_event(row: tuple[object, ...]) -> StoredEvent:
@@ -43,8 +41,8 @@ def _stored_event(row: tuple[object, ...]) -> StoredEvent:
         type=str(type_),
         name=str(event),
         pageName=str(name) or None,
-        timestamp=_utc(timestamp),
-        receivedAt=_utc(received_at),
+        timestamp=utc(timestamp),
+        receivedAt=utc(received_at),
         properties=orjson.loads(str(properties)),
         traits=orjson.loads(str(traits)),
         source=str(source),
@@ -76,10 +74,6 @@ SEQUENCE_CSV_HEADER = (
 )
 
 
-def _iso_utc(value: datetime) -> str:
-    return _utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _sequence_csv_row(row: Sequence[object]) -> list[object]:
     message_id, type_, event, name, timestamp, received_at, properties, traits, source, protocol = (
         row
@@ -87,8 +81,8 @@ def _sequence_csv_row(row: Sequence[object]) -> list[object]:
     assert isinstance(timestamp, datetime) and isinstance(received_at, datetime)
     # properties and traits as stored: the JSON text ingest wrote.
     return [
-        _iso_utc(timestamp),
-        _iso_utc(received_at),
+        iso_utc(timestamp),
+        iso_utc(received_at),
         type_,
         event,
         name,
@@ -114,7 +108,7 @@ async def _sequence_rows(
             return
         last_timestamp, last_id = rows[-1][4], rows[-1][0]
         assert isinstance(last_timestamp, datetime)
-        cursor = (_utc(last_timestamp), str(last_id))
+        cursor = (utc(last_timestamp), str(last_id))
 
 
 @router.get("/users/{user_id}/events", response_model=EventPage, responses=CSV_RESPONSE_DOC)
@@ -128,10 +122,7 @@ async def user_events(
     event: EventName = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
-    format: Annotated[
-        str | None,
-        Query(pattern="^(json|csv)$", description="csv (or Accept: text/csv): every event"),
-    ] = None,
+    format: Format = None,
 ) -> EventPage | Response:
     limit = min(limit, settings.max_page_size)
     try:

@@ -227,9 +227,9 @@ def test_shift_by_whole_periods(unit: periods.Unit, start: str, n: int, expected
 
 def test_starts_stop_one_past_the_limit() -> None:
     begin = utc("2026-01-01T00:00")
-    assert periods.count(begin, begin + timedelta(hours=2000), "hour", PARIS, 1, 2000) == 2000
-    assert periods.count(begin, begin + timedelta(hours=2001), "hour", PARIS, 1, 2000) == 2001
-    assert periods.count(begin, begin + timedelta(days=30), "hour", PARIS, 1, 10) == 11
+    assert len(periods.starts(begin, begin + timedelta(hours=2000), "hour", PARIS, 1, 2000)) == 2000
+    assert len(periods.starts(begin, begin + timedelta(hours=2001), "hour", PARIS, 1, 2000)) == 2001
+    assert len(periods.starts(begin, begin + timedelta(days=30), "hour", PARIS, 1, 10)) == 11
 
 
 def test_a_partial_first_period_starts_before_the_range() -> None:
