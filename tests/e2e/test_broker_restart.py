@@ -43,6 +43,8 @@ def applied_marks(running: RunningStack) -> dict[int, tuple[str, int]]:
 
 def user_events(query: httpx.Client, user: str) -> list[str]:
     response = query.get(f"/v1/users/{user}/events")
+    if response.status_code == 404:  # the profile is not applied yet: poll again
+        return []
     response.raise_for_status()
     return sorted(e["messageId"] for e in response.json()["events"])
 
