@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 ## The whole stack on the embedded default (Tansu, Valkey, chDB) on loopback; Ctrl-C stops it.
 up: $(STAMP)
-	$(BIN)/python -m profilestream up
+	$(BIN)/profilestream up
 
 ## Debian's Chromium, which the browser tests drive (Playwright's own browser download does not
 ## work without internet). Installs with apt (sudo) only when it is missing; .ci/run calls it as a

@@ -1,7 +1,8 @@
 """Takes the README's dashboard screenshots: starts an embedded stack in a temporary directory,
-seeds a few users and events, and saves docs/users.png, docs/events.png and docs/insights.png.
+seeds a few users and events, and saves docs/users.png, docs/events.png, docs/insights.png and
+docs/debugger.png (or only the ones named).
 
-    .venv/bin/python docs/screenshots.py
+    .venv/bin/python docs/screenshots.py [users] [events] [insights] [debugger]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -97,7 +99,38 @@ def seed(ingest: httpx.Client, query: httpx.Client) -> None:
     time.sleep(2)
 
 
-def main() -> int:
+SHOTS = ("users", "events", "insights", "debugger")
+
+
+def debugger_shot(page: Any, base: str, ingest_url: str) -> None:
+    """The live debugger while a page sends events, one of them refused, its body open."""
+    page.goto(f"{base}/dashboard/#/debugger")
+    page.get_by_role("status").filter(has_text="Live").wait_for()
+    context = {"page": {"path": "/pricing", "url": "https://shop.example/pricing"}}
+    sends = [
+        {"type": "page", "anonymousId": "anon-7f3a", "name": "Pricing", "context": context},
+        {"type": "identify", "userId": "grace", "traits": {"plan": "team"}},
+        {
+            "type": "track",
+            "userId": "grace",
+            "event": "Plan Upgraded",
+            "properties": {"to": "team"},
+        },
+        {"type": "track", "userId": "grace", "properties": {"to": "team"}},  # no event name
+        {"type": "track", "userId": "ada", "event": "Song Played", "properties": {"song": "x"}},
+    ]
+    with httpx.Client(base_url=ingest_url, auth=(WRITE_KEY, "")) as ingest:
+        for event in sends:
+            ingest.post(f"/v1/{event['type']}", json=event)
+            time.sleep(0.3)
+    rows = page.locator("tr.debugger-row")
+    rows.nth(len(sends) - 1).wait_for()
+    rows.filter(has_text="rejected").click()
+    page.screenshot(path=str(ROOT / "docs" / "debugger.png"))
+
+
+def main(names: list[str]) -> int:
+    wanted = set(names) or set(SHOTS)
     with tempfile.TemporaryDirectory() as tmp:
         env = environment_on_free_ports(Path(tmp), PS_WRITE_KEYS=WRITE_KEY, PS_ADMIN_TOKEN=TOKEN)
         settings = Settings.from_environment(env)
@@ -120,23 +153,28 @@ def main() -> int:
                 page.get_by_label("Admin token").fill(TOKEN)
                 page.get_by_role("button", name="Sign in").click()
                 page.get_by_role("table", name="Users").wait_for()
-                page.screenshot(path=str(ROOT / "docs" / "users.png"))
-                page.goto(f"{base}/dashboard/#/users/ada/events")
-                page.get_by_role("table", name="Events").wait_for()
-                page.get_by_label("Event", exact=True).select_option("Song Played")
-                page.get_by_text("in the last 30 days").wait_for()
-                page.screenshot(path=str(ROOT / "docs" / "events.png"))
-                page.goto(
-                    f"{base}/dashboard/#/insights?event=Order+Completed&interval=day&last=28d"
-                    "&tz=UTC&breakdown=currency&chart=bar"
-                )
-                page.get_by_role("table", name="Counts by period").wait_for()
-                page.screenshot(path=str(ROOT / "docs" / "insights.png"), full_page=True)
+                if "users" in wanted:
+                    page.screenshot(path=str(ROOT / "docs" / "users.png"))
+                if "events" in wanted:
+                    page.goto(f"{base}/dashboard/#/users/ada/events")
+                    page.get_by_role("table", name="Events").wait_for()
+                    page.get_by_label("Event", exact=True).select_option("Song Played")
+                    page.get_by_text("in the last 30 days").wait_for()
+                    page.screenshot(path=str(ROOT / "docs" / "events.png"))
+                if "insights" in wanted:
+                    page.goto(
+                        f"{base}/dashboard/#/insights?event=Order+Completed&interval=day&last=28d"
+                        "&tz=UTC&breakdown=currency&chart=bar"
+                    )
+                    page.get_by_role("table", name="Counts by period").wait_for()
+                    page.screenshot(path=str(ROOT / "docs" / "insights.png"), full_page=True)
+                if "debugger" in wanted:
+                    debugger_shot(page, base, f"http://127.0.0.1:{settings.ingest_port}")
         finally:
             stack.stop()
-    print("wrote docs/users.png, docs/events.png and docs/insights.png")
+    print("wrote " + ", ".join(f"docs/{name}.png" for name in SHOTS if name in wanted))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

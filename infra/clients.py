@@ -129,6 +129,12 @@ def clickhouse_client(settings: Settings) -> Any:
 
             if dsn.startswith("chdb://"):
                 Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(dsn=dsn, settings=TYPED_JSON_SETTINGS)
+                client = clickhouse_connect.get_client(dsn=dsn, settings=TYPED_JSON_SETTINGS)
+            else:
+                # A server's HTTP session runs one query at a time, and this client is shared
+                # by the request threads (and the readiness check): no session, none collide.
+                client = clickhouse_connect.get_client(
+                    dsn=dsn, settings=TYPED_JSON_SETTINGS, autogenerate_session_id=False
+                )
             _clickhouse_clients[dsn] = client
         return client

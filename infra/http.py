@@ -1,10 +1,12 @@
-"""HTTP pieces both services use: the JSON error body, exception handlers, and constant-time
-credential checks."""
+"""HTTP pieces both services use: the JSON error body, exception handlers, request ids, and
+constant-time credential checks."""
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
+import uuid
 from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.clients import store_unavailable_errors
 from schemas.api import ErrorBody
@@ -118,6 +121,66 @@ def install_error_handlers(app: FastAPI, rendering: ErrorRendering | None = None
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def wrap_outermost(app: FastAPI, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Put `wrapper` around the app's whole middleware stack, outside Starlette's
+    ServerErrorMiddleware (which answers unhandled errors with a 500 that no middleware added
+    by `add_middleware` sees). The last one installed is the outermost."""
+    build_inner = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        return wrapper(build_inner())
+
+    setattr(app, "build_middleware_stack", build)  # noqa: B010  # an instance override
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is kept if it is this plain (a proxy's or a client's correlation id), so it
+# can go to logs and the audit log as is; anything else gets a fresh id.
+_ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_of(incoming: str | None) -> str:
+    """The incoming X-Request-ID if it is acceptable, else a new uuid4 in hex."""
+    if incoming is not None and _ACCEPTED_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Sets `request.state.request_id` and answers it as X-Request-ID, on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (v for k, v in scope["headers"] if k == b"x-request-id"),
+            None,
+        )
+        request_id = request_id_of(incoming.decode("latin-1") if incoming is not None else None)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"),
+                    header,
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def install_request_ids(app: FastAPI) -> None:
+    """Every request gets an id (the caller's X-Request-ID if plain, else a new one) in
+    `request.state.request_id`, answered in X-Request-ID, 500s included."""
+    wrap_outermost(app, RequestIdMiddleware)
 
 
 def matching_secret(candidate: str, secrets: Iterable[str]) -> str | None:

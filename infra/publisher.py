@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
@@ -39,13 +40,26 @@ class BrokerUnavailable(Exception):
     pass
 
 
+class PublishObserver(Protocol):
+    """Told of every publish call: how long it took and whether the broker acknowledged it
+    (the services' metrics; infra.metrics.ProduceMetrics)."""
+
+    def record_publish(self, seconds: float, acknowledged: bool) -> None: ...
+
+
 class KafkaPublisher:
     """Owns one aiokafka producer, started lazily so ingest comes up (and answers 503) while
     the broker is down."""
 
-    def __init__(self, settings: Settings, client_id: str = "profilestream") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client_id: str = "profilestream",
+        observer: PublishObserver | None = None,
+    ) -> None:
         self._settings = settings
         self._client_id = client_id
+        self._observer = observer
         self._producer: AIOKafkaProducer | None = None
         self._start_lock = asyncio.Lock()
         self._topic_ids = TopicIds(self._metadata_client)
@@ -72,19 +86,25 @@ class KafkaPublisher:
     async def publish(self, records: Sequence[Record]) -> None:
         """Return once the broker acknowledged every record; raise BrokerUnavailable otherwise."""
         if records:
-            await self._acknowledged(self._produce(records))
+            await self._observed(self._produce(records))
 
     async def publish_with_positions(self, records: Sequence[Record]) -> list[Position]:
         """`publish`, and where each record was stored, stamped with its topic's id."""
         if not records:
             return []
-        return await self._acknowledged(self._produce_and_locate(records))
+        return await self._observed(self._produce_and_locate(records))
 
     async def partition_count(self, topic: str) -> int:
         """How many partitions `topic` has (from the producer's metadata, refreshed by aiokafka
-        when it changes); BrokerUnavailable if the broker cannot say."""
-        producer = await self._ready_producer()
-        partitions = await self._acknowledged(producer.partitions_for(topic))
+        when it changes); BrokerUnavailable if the broker cannot say. Asked just before a
+        publish of events: its failure is told to the observer as a publish that failed."""
+        started = time.perf_counter()
+        try:
+            producer = await self._ready_producer()
+            partitions = await self._acknowledged(producer.partitions_for(topic))
+        except BrokerUnavailable:
+            self._report(started, acknowledged=False)
+            raise
         return len(partitions)
 
     async def current_topic_id(self, topic: str) -> TopicId:
@@ -122,6 +142,22 @@ class KafkaPublisher:
             TopicPartition(stored.topic, stored.partition)
         )
         return leader if leader is not None and leader >= 0 else None
+
+    async def _observed(self, produce: Awaitable[T]) -> T:
+        """`_acknowledged`, its time and outcome told to the observer."""
+        started = time.perf_counter()
+        try:
+            result = await self._acknowledged(produce)
+        except BrokerUnavailable:
+            self._report(started, acknowledged=False)
+            raise
+        # A cancelled call (the client went away) is neither: not reported.
+        self._report(started, acknowledged=True)
+        return result
+
+    def _report(self, started: float, acknowledged: bool) -> None:
+        if self._observer is not None:
+            self._observer.record_publish(time.perf_counter() - started, acknowledged)
 
     async def _acknowledged(self, produce: Awaitable[T]) -> T:
         try:

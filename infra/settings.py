@@ -147,6 +147,29 @@ class Settings(BaseSettings):
     broker_rebalance_timeout_s: float = Field(default=4.0, gt=0)
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
 
+    # Operations (issue 15)
+    # The worker's own small HTTP server: /metrics, /healthz and /readyz.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 8002
+    # /readyz of the worker answers 503 when it holds unprocessed messages (lag) and has
+    # finished no batch for this long.
+    worker_stuck_after_s: float = Field(default=60.0, gt=0)
+    # Failed token checks (admin or operator token) one client address may make per minute
+    # before the query service answers it 429 with Retry-After; 0 turns the throttle off.
+    # Ingest has none: write keys are public in web pages, and ingest behind a load balancer
+    # sees one address for many clients.
+    auth_failures_per_minute: int = Field(default=30, ge=0)
+    # The dashboard's live debugger: how many recent events and rejections the query service
+    # keeps in memory, and the most it records per second (the rest are counted as skipped).
+    debugger_buffer_events: int = Field(default=500, ge=10, le=100_000)
+    debugger_max_events_per_s: float = Field(default=200.0, gt=0)
+    # How many entries the audit log keeps (the oldest go first); 0 keeps every entry.
+    audit_log_max_entries: int = Field(default=0, ge=0)
+    # The `profilestream` command: the query API it calls (default: http://query_host:query_port)
+    # and the operator token it sends (default: PS_ADMIN_TOKEN).
+    query_url: str = ""
+    token: SecretStr = SecretStr("")
+
     log_level: str = "INFO"
 
     @field_validator("clickhouse_dsn")
@@ -213,6 +236,15 @@ class Settings(BaseSettings):
                 "PS_WRITE_KEYS, PS_ADMIN_TOKEN and PS_SOURCE_SECRETS"
             )
         return self
+
+    def secrets(self) -> list[str]:
+        """Every credential an event body could carry by mistake (a page URL with the write key
+        in it): what the rejections topic and the debugger replace with `[redacted]`."""
+        return [
+            *self.write_key_map(),
+            *self.source_secret_map(),
+            self.admin_token.get_secret_value(),
+        ]
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> Settings:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fastapi import Request
 
@@ -16,8 +17,10 @@ from infra.clients import partition_for_key
 from infra.http import ApiError
 from infra.publisher import BrokerUnavailable, KafkaPublisher, Record
 from infra.settings import Settings
+from ingest.metrics import count_accepted, count_rejected, rejection_reason
 from ingest.normalize import InvalidEvent
 from ingest.ratelimit import RateLimiter
+from ingest.rejection_bodies import rejected_body
 from schemas.api import RejectedEvent
 from schemas.events import Event
 from schemas.messages import (
@@ -83,25 +86,38 @@ def event_records(settings: Settings, events: Sequence[Event], partitions: int) 
 
 
 def rejection_records(
-    settings: Settings, rejected: list[RejectedEvent], source: str, endpoint: str, at: datetime
+    settings: Settings,
+    rejected: list[RejectedEvent],
+    source: str,
+    endpoint: str,
+    at: datetime,
+    items: Sequence[Any] = (),
 ) -> list[Record]:
-    return [
-        (
-            settings.rejections_topic,
-            source.encode(),
-            RejectionMessage(
-                source=source,
-                endpoint=endpoint,
-                index=r.index,
-                message_id=r.messageId,
-                errors=r.errors,
-                received_at=at,
-            )
-            .model_dump_json()
-            .encode(),
+    """One rejection message per refused item; with the request's `items` (in the order of
+    their results), each carries its item's body for the dashboard's debugger, secrets removed
+    (ingest.rejection_bodies)."""
+    secrets = settings.secrets() if items else []
+    records: list[Record] = []
+    for r in rejected:
+        body, truncated = (
+            rejected_body(items[r.index], secrets, settings.max_event_bytes)
+            if r.index < len(items)
+            else (None, False)
         )
-        for r in rejected
-    ]
+        message = RejectionMessage(
+            source=source,
+            endpoint=endpoint,
+            index=r.index,
+            message_id=r.messageId,
+            errors=r.errors,
+            received_at=at,
+            body=body,
+            body_truncated=truncated,
+        )
+        records.append(
+            (settings.rejections_topic, source.encode(), message.model_dump_json().encode())
+        )
+    return records
 
 
 def check_rate(request: Request, source: str, items: int) -> None:
@@ -131,32 +147,41 @@ async def publish_results(
     endpoint: str,
     received_at: datetime,
     single: bool = False,
+    items: Sequence[Any] = (),
 ) -> Outcome:
     """Publish the valid events and the rejections in one call. Raises `NothingAccepted` when
     every item was refused (after recording the rejections, best effort) and a 503 `ApiError`
     when the broker does not acknowledge. An item may be valid and map to no event (a
-    provider's record that only touched the provider's own properties): it counts as accepted."""
+    provider's record that only touched the provider's own properties): it counts as accepted.
+    `items` (the request's items, one per result) gives each rejection its item's body."""
     events: list[Event] = []
     rejected: list[RejectedEvent] = []
+    reasons: list[str] = []  # each rejection's bounded reason, for ingest.metrics
     for index, result in enumerate(results):
         if isinstance(result, InvalidEvent):
             rejected.append(
                 RejectedEvent(index=index, messageId=result.message_id, errors=result.errors)
             )
+            reasons.append(rejection_reason(result))
         else:
             events.extend(result)
-    rejections = rejection_records(settings, rejected, source, endpoint, received_at)
+    rejections = rejection_records(settings, rejected, source, endpoint, received_at, items)
     if len(rejected) == len(results):
         try:
             await publisher.publish(rejections)
         except BrokerUnavailable:
             log.warning("could not record %d rejected events", len(rejections))
+        count_rejected(source, reasons)  # the client is told they are refused either way
         raise NothingAccepted(rejected, single)
     if not events and not rejections:  # every item accepted, and none had anything to store
+        count_accepted(source, len(results))
         return Outcome(accepted=len(results), events=0, rejected=[])
     try:
         partitions = await publisher.partition_count(settings.events_topic) if events else 1
         await publisher.publish(event_records(settings, events, partitions) + rejections)
     except BrokerUnavailable as exc:
         raise broker_unavailable(settings, exc) from None
+    # Counted only now that the broker acknowledged: a 503 counts nothing.
+    count_accepted(source, len(results) - len(rejected))
+    count_rejected(source, reasons)
     return Outcome(accepted=len(results) - len(rejected), events=len(events), rejected=rejected)

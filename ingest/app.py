@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from infra.http import install_error_handlers
+from infra.api_docs import install_api_docs
+from infra.http import install_error_handlers, install_request_ids
+from infra.metrics import install_http_metrics, install_metrics_route
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings, is_loopback
+from ingest import health, metrics
 from ingest.providers.amplitude import routes as amplitude_routes
 from ingest.providers.common import rendered_by_prefix
 from ingest.providers.mixpanel import routes as mixpanel_routes
@@ -49,7 +52,9 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
             "PS_INGEST_PUBLIC_URL is not set: the SDK settings document names the host each "
             "request asked for; set it to the URL clients reach ingest at"
         )
-    publisher = publisher or KafkaPublisher(settings, "profilestream-ingest")
+    publisher = publisher or KafkaPublisher(
+        settings, "profilestream-ingest", observer=metrics.PRODUCE
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,7 +66,7 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
         title="Profilestream ingest",
         version="0.1.0",
         lifespan=lifespan,
-        # Swagger UI and ReDoc load scripts from a CDN; only the schema is served.
+        # FastAPI's own pages load scripts from a CDN: ours serve them (install_api_docs).
         docs_url=None,
         redoc_url=None,
     )
@@ -88,4 +93,9 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     app.include_router(sdk_router)
     for provider in PROVIDERS:
         app.include_router(provider.router)
+    app.include_router(health.router(settings, publisher))
+    install_metrics_route(app, metrics.REGISTRY)
+    install_api_docs(app)
+    install_http_metrics(app, metrics.HTTP)
+    install_request_ids(app)  # outermost: its id is on every answer, 500s included
     return app

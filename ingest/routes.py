@@ -160,6 +160,7 @@ async def _ingest(
         endpoint=endpoint,
         received_at=received_at,
         single=event_type is not None,
+        items=items,
     )
     return IngestResponse(accepted=outcome.accepted, rejected=outcome.rejected)
 

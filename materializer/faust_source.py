@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.conductor import Conductor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
@@ -36,6 +37,7 @@ from faust.types import TP, Message
 
 from infra.settings import Settings
 from infra.topic_ids import TopicId, TopicIds
+from materializer import metrics
 from materializer.pipeline import retrying
 from materializer.processing import MessageMeta, RawMessage
 from materializer.source import Batch
@@ -122,8 +124,40 @@ class FaustBatchSource:
         events_topic = self._settings.events_topic
         mine = sorted(tp.partition for tp in assigned if tp.topic == events_topic)
         log.info("assigned %s partitions %s", events_topic, mine)
+        metrics.record_assignment(len(mine), time.time())
         # A topic deleted and created again is assigned anew: ask its id again.
         self._topic_ids.forget()
+
+    def held_partitions(self) -> list[int]:
+        """The partitions of the events topic assigned to this worker now (none before the
+        consumer has started)."""
+        try:
+            assignment = self.app.consumer.assignment()
+        except ConsumerNotStarted:
+            return []
+        topic = self._settings.events_topic
+        return sorted(tp.partition for tp in assignment if tp.topic == topic)
+
+    async def partition_lag(self) -> dict[int, int]:
+        """For each partition of the events topic this worker holds: its log end offset (asked
+        from the broker) minus the group's committed offset (what Faust last committed, or read
+        at assignment; a partition with none starts at its earliest offset)."""
+        consumer = self.app.consumer
+        topic = self._settings.events_topic
+        held = [TP(topic, partition) for partition in self.held_partitions()]
+        if not held:
+            return {}
+        ends = await consumer.highwaters(*held)
+        # Faust's record of its commits: a defaultdict (None: nothing committed, or offset 0)
+        committed_by_tp = cast(dict[TP, int | None], consumer._committed_offset)  # type: ignore[attr-defined]
+        committed = {tp.partition: committed_by_tp.get(tp) for tp in held}
+        unknown = [tp for tp in held if committed[tp.partition] is None]
+        earliest = await consumer.earliest_offsets(*unknown) if unknown else {}
+        return metrics.lag_by_partition(
+            {tp.partition: end for tp, end in ends.items()},
+            committed,
+            {tp.partition: offset for tp, offset in earliest.items()},
+        )
 
     async def send_dead_letter(self, letter: DeadLetterMessage) -> None:
         """The `DeadLetterWriter` for the processor: returns once the broker has the letter."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
 from infra.clients import store_unavailable_errors
+from materializer import metrics
 from materializer.processing import (
     Consumed,
     DedupWindow,
@@ -116,13 +118,16 @@ class BatchProcessor:
                 letter.offset,
                 letter.reason,
             )
-            await self._retrying("dead-letter produce", partial(self._dead_letters, letter))
+            await self._retrying(
+                "dead-letter produce", partial(self._dead_letters, letter), "dead_letter"
+            )
         result = BatchResult(
             consumed=len(consumed) - len(refused),
             inserted=inserted,
             dead_lettered=len(dead) + len(refused),
         )
         self.throughput.add(result)
+        metrics.record_batch(len(consumed) + len(dead), len(dead), len(refused), self._clock())
         return result
 
     async def _write_isolating(
@@ -142,7 +147,7 @@ class BatchProcessor:
 
         try:
             written = partial(self._write, consumed, part_of_message)
-            return await self._retrying("write batch", written, give_up=too_many_data_errors), []
+            return await self._retrying("write batch", written, "write", too_many_data_errors), []
         except Exception as exc:
             last_error = type(exc).__name__
         if len(consumed) == 1:
@@ -159,41 +164,71 @@ class BatchProcessor:
     async def _write(self, consumed: Sequence[Consumed], part_of_message: bool = False) -> int:
         # Every step is idempotent, so a failure anywhere retries the whole batch from the top.
         window = DedupWindow.at(int(self._clock() * 1000), self._window_days)
-        applied, in_flight, definitions = await self._profiles.lookup(consumed)
+        timer = StoreTimer()
+        with timer.timing("redis"):
+            applied, in_flight, definitions = await self._profiles.lookup(consumed)
         stored: dict[str, tuple[int, int]] = {}
         suspects = possibly_stored(consumed, in_flight, applied, window)
         if suspects:
             # A previous attempt may have inserted these before it died, or they are older
             # than Redis remembers: ask ClickHouse.
-            stored = await self._events.stored(
-                [c.event.profile_key for c in suspects], [c.event.message_id for c in suspects]
-            )
+            with timer.timing("clickhouse"):
+                stored = await self._events.stored(
+                    [c.event.profile_key for c in suspects],
+                    [c.event.message_id for c in suspects],
+                )
         plan = plan_batch(
             consumed, applied, stored, in_flight, definitions, window, part_of_message
         )
         inserted = len(plan.columns)
         if inserted:
-            await self._profiles.mark_in_flight(plan)
-            await self._events.insert(plan.columns)
+            with timer.timing("redis"):
+                await self._profiles.mark_in_flight(plan)
+            with timer.timing("clickhouse"):
+                await self._events.insert(plan.columns)
+            # Counted once: a retry finds these stored and does not insert them again.
+            metrics.EVENTS_WRITTEN.inc(inserted)
         for user in plan.deleted:
             # A deletion request (alone in its batch): the events go before the profile.
             await self._events.delete_users(await self._profiles.stored_ids(user))
-        await self._profiles.apply(plan)
+        with timer.timing("redis"):
+            await self._profiles.apply(plan)
+        received = (event.received_at for event in plan.columns.events)
+        metrics.record_write(timer.seconds, received, self._clock())
         return inserted
 
     async def _retrying(
         self,
         what: str,
         step: Callable[[], Awaitable[T]],
+        retry_step: str,
         give_up: Callable[[Exception], bool] | None = None,
     ) -> T:
+        """`retry_step`: the label of the step's retries (metrics.RETRY_STEPS)."""
         return await retrying(
             what,
             step,
             delay_s=min(0.1, self._retry_max_s),
             max_delay_s=self._retry_max_s,
             give_up=give_up,
+            on_retry=metrics.WRITE_RETRIES.labels(retry_step).inc,
         )
+
+
+class StoreTimer:
+    """The time one write spends in each store, summed over its steps."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, store: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[store] = self.seconds.get(store, 0.0) + elapsed
 
 
 async def retrying(
@@ -204,10 +239,12 @@ async def retrying(
     max_delay_s: float | None = None,
     give_up: Callable[[Exception], bool] | None = None,
     level: int = logging.WARNING,
+    on_retry: Callable[[], object] | None = None,
 ) -> T:
     """`step()` until it returns, sleeping `delay_s` after a failure, doubled after each next one
     up to `max_delay_s` (default: a fixed delay). An exception `give_up` accepts is raised. Logs
-    the exception's type only: its message could quote event contents."""
+    the exception's type only: its message could quote event contents. `on_retry` is called
+    for each failure that is retried (a metric counts them)."""
     delay = delay_s
     ceiling = delay_s if max_delay_s is None else max_delay_s
     while True:
@@ -217,6 +254,8 @@ async def retrying(
             if give_up is not None and give_up(exc):
                 raise
             log.log(level, "%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            if on_retry is not None:
+                on_retry()
             await asyncio.sleep(delay)
             delay = min(delay * 2, ceiling)
 

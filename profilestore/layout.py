@@ -42,6 +42,17 @@ the topic: offsets restart at 0 when it is created anew, see infra.topic_ids):
     ps:inflight:<topic>  hash  partition -> "<topic id>:<first>:<last>", offsets a worker may
                                have inserted into ClickHouse but not yet applied to Redis
 
+and the query service's operators (query.operators, query.audit), whose two hashes share the
+hash tag `{operators}` so one script updates both:
+
+    ps:{operators}:names   hash    operator name -> SHA-256 hex of its token
+    ps:{operators}:tokens  hash    SHA-256 hex of a token -> json {name, role, created_at,
+                                   created_by}: the look-up of a bearer token, one HGET
+    ps:audit               stream  one entry per management write: time, operator, role,
+                                   action, target, request_id
+    ps:dead_letters_replayed:<topic id>  hash  dead letter id -> json {at, by} of its last
+                                   replay (query.dead_letters), one per life of the topic
+
 Merges and the shared keys touch keys of other users, which Redis Cluster refuses in one
 script: identity merge and the users list need a single Redis (or Valkey) primary.
 """
@@ -77,6 +88,13 @@ FAMILIES = {
 USERS_INDEX = f"{PREFIX}:users"
 CUSTOMER_IDS = f"{PREFIX}:customer_ids"
 PROPERTY_DEFINITIONS = f"{PREFIX}:property_definitions"
+OPERATOR_NAMES = f"{PREFIX}:{{operators}}:names"
+OPERATOR_TOKENS = f"{PREFIX}:{{operators}}:tokens"
+AUDIT_LOG = f"{PREFIX}:audit"
+
+
+def dead_letters_replayed_key(topic_id: str) -> str:
+    return f"{PREFIX}:dead_letters_replayed:{topic_id}"
 
 
 # The field of the ids hash holding its expiry and prune days (an id is never empty).

@@ -1,12 +1,20 @@
-"""The command line, and the composition root: the only module that imports the services.
+"""The `profilestream` command, and the composition root: the only package that imports the
+services.
 
-python -m profilestream up       the whole embedded stack (what `make up` runs)
-python -m profilestream worker   the materializer, plus the query API when it owns chDB
+profilestream up                   the whole embedded stack (what `make up` runs)
+profilestream import FILE...       load events or users from files (Segment, Mixpanel, ...)
+profilestream export USER          a user's profile and every stored event (an access request)
+profilestream users delete USER    delete a user and their events
+profilestream dead-letters ...     list, show and replay what the worker could not write
+profilestream tokens ...           operator tokens: create, list, revoke
+profilestream worker               the materializer, plus the query API when it owns chDB
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import time
@@ -30,6 +38,7 @@ def banner(settings: Settings) -> str:
 
     ingest = f"http://{settings.ingest_host}:{settings.ingest_port}"
     query = f"http://{settings.query_host}:{settings.query_port}"
+    worker = f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}"
     write_key = next(iter(settings.write_key_map()), "<none>")
     token = settings.admin_token.get_secret_value()
     secret = next(iter(settings.source_secret_map()), "<none>")
@@ -39,6 +48,8 @@ Profilestream is up (embedded: Tansu, Valkey, chDB; data in {settings.data_dir.r
   query   {query}   admin token: {token}
   source secret: {secret}   (Mixpanel /import, Segment webhook signatures: PS_SOURCE_SECRETS)
   dashboard  {query}/dashboard/   (sign in with the admin token)
+  API docs   {ingest}/docs   {query}/docs
+  metrics    {ingest}/metrics   {query}/metrics   {worker}/metrics   (and /healthz, /readyz)
   browser SDK  {ingest}{versioned_path()}   (the snippet: README, "Send events from a website")
   logs    {(settings.data_dir / "logs").resolve()}
 
@@ -118,13 +129,33 @@ def worker(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from profilestream.commands import dead_letters, export, imports, tokens, users
+
     parser = argparse.ArgumentParser(
-        prog="python -m profilestream",
+        prog="profilestream",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "worker"])
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands.add_parser(
+        "up", help="run the whole embedded stack (Ctrl-C stops it)"
+    ).set_defaults(run=lambda _args, settings: up(settings))
+    subcommands.add_parser(
+        "worker", help="run the materializer (and the embedded query API)"
+    ).set_defaults(run=lambda _args, settings: worker(settings))
+    for command in (imports, export, users, dead_letters, tokens):
+        command.register(subcommands)
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
-    return up(settings) if args.command == "up" else worker(settings)
+    # httpx logs every request at INFO, with its URL: user ids, which a command's output keeps
+    # to itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        code: int = args.run(args, settings)
+    except BrokenPipeError:
+        # `profilestream export ada | head`: the reader left, which is not an error. Python
+        # would report the pipe again while flushing at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code

@@ -41,6 +41,7 @@ def environment_on_free_ports(data_dir: Path, **overrides: str) -> dict[str, str
         "PS_CLICKHOUSE_DSN": f"chdb://{data_dir / 'clickhouse'}",
         "PS_INGEST_PORT": str(free_port()),
         "PS_QUERY_PORT": str(free_port()),
+        "PS_WORKER_METRICS_PORT": str(free_port()),
     }
     env.update(overrides)
     return env
@@ -211,7 +212,8 @@ class EmbeddedStack:
         )
 
     def start_worker(self) -> ManagedProcess:
-        """The materializer; in embedded mode it also serves the query API (it owns chDB)."""
+        """The materializer (its /metrics, /healthz and /readyz on the worker metrics port); in
+        embedded mode it also serves the query API (it owns chDB)."""
         worker = spawn(
             "materializer",
             [sys.executable, "-m", "profilestream", "worker"],
@@ -219,6 +221,8 @@ class EmbeddedStack:
             self.env,
         )
         self.processes["materializer"] = worker
+        # The ops server listens first, before the worker waits for the broker.
+        worker.wait_for_port(self.settings.worker_metrics_host, self.settings.worker_metrics_port)
         if self.settings.serve_query_in_materializer:
             worker.wait_for_port(self.settings.query_host, self.settings.query_port)
         return worker

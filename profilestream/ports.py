@@ -45,6 +45,12 @@ def stack_listeners(settings: Settings) -> list[Listener]:
     listeners = [
         Listener(kafka_host, kafka_port, "Kafka broker", f"PS_KAFKA_BOOTSTRAP={kafka_host}:<port>"),
         Listener(redis_host, redis_port, "Valkey", f"PS_REDIS_URL=redis://{redis_host}:<port>/0"),
+        Listener(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            "worker metrics",
+            "PS_WORKER_METRICS_PORT=<port>",
+        ),
     ]
     if settings.serve_query_in_materializer:
         listeners.append(

@@ -12,12 +12,26 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from infra.api_docs import install_api_docs
 from infra.clients import clickhouse_client, redis_client
-from infra.http import install_error_handlers
+from infra.http import install_error_handlers, install_request_ids
+from infra.metrics import install_http_metrics, install_metrics_route
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings
 from infra.warehouse import ensure_schema
-from query.routes import catalog, events, insights, properties, users
+from query import health, metrics
+from query.debugger import close_debugger
+from query.routes import (
+    catalog,
+    dead_letters,
+    debugger,
+    events,
+    export,
+    insights,
+    operators,
+    properties,
+    users,
+)
 
 
 def create_app(
@@ -29,18 +43,21 @@ def create_app(
     redis = redis or redis_client(settings)
     clickhouse = clickhouse if clickhouse is not None else clickhouse_client(settings)
     # Management writes go through Kafka, keyed by user (started on first write).
-    publisher = publisher or KafkaPublisher(settings, "profilestream-query")
+    publisher = publisher or KafkaPublisher(
+        settings, "profilestream-query", observer=metrics.PRODUCE
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ensure_schema(clickhouse)
         yield
+        await close_debugger(app)
         await publisher.close()
         await redis.aclose()
 
     app = FastAPI(
         title="Profilestream query",
-        # Swagger UI and ReDoc load scripts from a CDN; only the schema is served.
+        # FastAPI's own pages load scripts from a CDN: ours serve them (install_api_docs).
         docs_url=None,
         redoc_url=None,
         version="0.1.0",
@@ -57,6 +74,15 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(events.router)
     app.include_router(insights.router)
+    app.include_router(operators.router)
+    app.include_router(debugger.router)
+    app.include_router(dead_letters.router)
+    app.include_router(export.router)
+    app.include_router(health.router(settings, publisher, redis, clickhouse))
+    install_metrics_route(app, metrics.REGISTRY)
+    install_api_docs(app)
+    install_http_metrics(app, metrics.HTTP)
+    install_request_ids(app)  # outermost: its id is on every answer, 500s included
     return app
 
 

@@ -97,8 +97,14 @@ class FieldError(BaseModel):
 
 
 class RejectionMessage(BaseModel):
-    """rejections topic: an event ingest refused. Carries no event contents, only where it was
-    and why it was refused, so operators can see rejections without seeing user data."""
+    """rejections topic: an event ingest refused, where it came from and why, and (since issue
+    15) the refused item itself, so that an integrator wiring an SDK sees what it really sent in
+    the dashboard's live debugger. The body is user data, as accepted events are: the debugger
+    shows it to the query API's operators (any role, as they read events), and it is kept only
+    as long as the rejections topic keeps messages. Secrets are removed before it is produced:
+    the item's top-level `writeKey` member, and any value equal to a write key; the
+    Authorization header is never part of it. Messages written before it existed carry no
+    body."""
 
     v: Literal[1] = SCHEMA_VERSION
     kind: Literal["rejection"] = "rejection"
@@ -108,6 +114,10 @@ class RejectionMessage(BaseModel):
     message_id: str | None = None
     errors: list[FieldError] = Field(default_factory=list)
     received_at: datetime
+    # The refused item's JSON as received, secrets removed, cut to PS_MAX_EVENT_BYTES bytes
+    # (then `body_truncated` is true and `body` may not parse); None when not recorded.
+    body: str | None = None
+    body_truncated: bool = False
 
 
 class DeadLetterMessage(BaseModel):

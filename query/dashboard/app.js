@@ -11,6 +11,27 @@ let flashNext = null;
 let pendingAfter = null;  // {userId, position}
 // The page asked for before signing in (a shared link), opened once signed in.
 let afterSignIn = null;
+// Who is signed in ({name, role} from GET /v1/me): analysts only read, so the pages leave out
+// the controls of writes (the API refuses them anyway).
+let operator = null;
+
+function isAdmin() {
+  return Boolean(operator && operator.role === "admin");
+}
+
+// A page only admins may open, reached by its address: say so instead of a 403 later.
+function adminOnly(title) {
+  if (isAdmin()) return false;
+  show(h("h1", {}, title), h("div", { class: "card" },
+    `This needs the admin role; you are signed in as ${operator ? operator.name : "?"} (${operator ? operator.role : "?"}). `,
+    h("a", { href: "#/users" }, "Back to users")));
+  return true;
+}
+
+function showOperator() {
+  document.getElementById("whoami").textContent = operator ? `Signed in as ${operator.name} (${operator.role})` : "";
+  for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = !isAdmin();
+}
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -40,6 +61,10 @@ function svg(tag, attrs, text) {
 }
 
 function show(...nodes) {
+  // A page whose request was refused with 401 has sent the tab to sign in: its late answer
+  // must not cover the sign-in form.
+  const signingIn = location.hash === "#/signin";
+  if (signingIn && !(nodes[0] instanceof Element && nodes[0].classList.contains("signin"))) return;
   view().replaceChildren(...nodes);
 }
 
@@ -107,6 +132,7 @@ async function authorizedFetch(method, path, body, extraHeaders) {
   if (response.status === 401 && location.hash !== "#/signin") {
     afterSignIn = location.hash;
     sessionStorage.removeItem(TOKEN_KEY);
+    operator = null;
     flashNext = ["Your session ended: sign in again.", "error"];
     location.hash = "#/signin";
   }
@@ -170,19 +196,21 @@ function signIn() {
     event.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     try {
-      await api("GET", "/v1/properties");
+      operator = (await api("GET", "/v1/me")).data;
       location.hash = afterSignIn || "#/users";
       afterSignIn = null;
     } catch (error) {
       sessionStorage.removeItem(TOKEN_KEY);
+      operator = null;
       message.replaceChildren(h("div", { class: "banner error", role: "alert" },
-        error.status === 401 ? "That admin token is not valid." : describe(error)));
+        error.status === 401 ? "That token is not valid." : describe(error)));
     }
   } },
   h("h1", {}, "Sign in"),
-  h("p", { class: "muted" }, "Use the admin token (PS_ADMIN_TOKEN; `make up` prints it)."),
+  h("p", { class: "muted" }, "Use the admin token (PS_ADMIN_TOKEN; `make up` prints it) or an operator token (",
+    h("code", {}, "profilestream tokens create"), ", or the Tokens page)."),
   message,
-  h("div", { class: "field" }, h("label", { for: "token" }, "Admin token"), input),
+  h("div", { class: "field" }, h("label", { for: "token" }, "Admin token or operator token"), input),
   h("div", { class: "actions" }, h("button", { class: "primary", type: "submit" }, "Sign in")));
   show(form);
   input.focus();
@@ -207,7 +235,7 @@ async function usersList(query) {
     h("div", {}, h("label", { for: "tag" }, "Tag"), tagInput),
     h("button", { type: "submit" }, "Search"),
     h("span", { class: "spacer" }),
-    h("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/users/new"; } }, "Create user"));
+    isAdmin() ? h("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/users/new"; } }, "Create user") : null);
   const results = h("div", {}, h("p", { class: "muted" }, "Loading users…"));
   show(h("h1", {}, "Users"), toolbar, results);
 
@@ -329,6 +357,7 @@ function propertyFields(definitions, profile) {
 // --- create user --------------------------------------------------------------------------
 
 async function createUser() {
+  if (adminOnly("Create user")) return;
   show(h("h1", {}, "Create user"), h("p", { class: "muted" }, "Loading property definitions…"));
   let definitions;
   try {
@@ -435,10 +464,13 @@ async function userPage(userId, tab) {
   } }, profile.status === "disabled" ? "Activate" : "Disable");
   const header = h("div", { class: "header-row" },
     h("h1", {}, fullName(profile) || profile.user_id, " ", statusBadge(profile.status)),
-    toggle,
-    h("button", { type: "button", class: "danger", onclick: () => confirmDelete(profile) }, "Delete"));
+    isAdmin() ? toggle : null,
+    isAdmin() ? h("button", { type: "button", class: "danger", onclick: () => confirmDelete(profile) }, "Delete") : null);
+  if (tab === "edit" && !isAdmin()) tab = "overview";
+  const sections = [["overview", "Overview"], ["edit", "Edit"], ["configs", "Configs"], ["events", "Events"]]
+    .filter(([key]) => key !== "edit" || isAdmin());
   const tabs = h("nav", { class: "tabs", "aria-label": "User sections" },
-    [["overview", "Overview"], ["edit", "Edit"], ["configs", "Configs"], ["events", "Events"]].map(([key, label]) =>
+    sections.map(([key, label]) =>
       h("a", { href: `${base}/${key}`, class: key === tab ? "active" : "", "aria-current": key === tab ? "page" : null }, label)));
   const body = h("div");
   show(h("p", {}, h("a", { href: "#/users" }, "← Users")), header, tabs, body);
@@ -734,17 +766,19 @@ async function propertiesPage() {
     h("td", {}, d.name, d.identity ? h("span", { class: "req" }, " *") : null),
     h("td", {}, d.type), h("td", {}, constraintText(d) || "—"),
     h("td", { class: "hide-narrow" }, d.description || ""),
-    h("td", {}, custom ? [h("a", { href: `#/properties/${encodeURIComponent(d.name)}` }, "Edit"), " ",
-      h("button", { type: "button", class: "link", onclick: () => deleteProperty(d.name) }, "Delete")] : h("span", { class: "muted" }, "default")));
+    h("td", {}, !custom ? h("span", { class: "muted" }, "default")
+      : isAdmin() ? [h("a", { href: `#/properties/${encodeURIComponent(d.name)}` }, "Edit"), " ",
+        h("button", { type: "button", class: "link", onclick: () => deleteProperty(d.name) }, "Delete")]
+        : h("span", { class: "muted" }, "custom")));
   const table = (rows, label) => h("div", { class: "table-wrap" }, h("table", { "aria-label": label },
     h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th", {}, "Constraints"), h("th", { class: "hide-narrow" }, "Description"), h("th", {}, ""))),
     h("tbody", {}, rows)));
   show(
     h("div", { class: "header-row" }, h("h1", {}, "Properties"),
-      h("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/properties/new"; } }, "Add property")),
+      isAdmin() ? h("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/properties/new"; } }, "Add property") : null),
     h("h2", {}, "Custom properties"),
     data.custom.length ? table(data.custom.map((d) => row(d, true)), "Custom properties")
-      : h("div", { class: "card muted" }, "No custom properties yet. Add one to give users typed, checked fields."),
+      : h("div", { class: "card muted" }, isAdmin() ? "No custom properties yet. Add one to give users typed, checked fields." : "No custom properties yet."),
     h("h2", {}, "Default properties"),
     h("p", { class: "muted" }, "* identity property: creating a user needs at least one."),
     table(data.default.map((d) => row(d, false)), "Default properties"));
@@ -764,6 +798,7 @@ async function deleteProperty(name) {
 async function propertyForm(name) {
   const editing = Boolean(name);
   const title = editing ? `Edit ${decodeURIComponent(name)}` : "Add property";
+  if (adminOnly(title)) return;
   let current = { name: "", type: "string", required: false, description: "" };
   let catalog;
   show(h("h1", {}, title), h("p", { class: "muted" }, "Loading…"));
@@ -848,9 +883,12 @@ const ROUTES = [
   [/^#\/properties$/, () => propertiesPage()],
   [/^#\/properties\/new$/, () => propertyForm(null)],
   [/^#\/properties\/([^/?]+)$/, (m) => propertyForm(m[1])],
+  [/^#\/debugger(?:\?(.*))?$/, (m) => debuggerPage(m[1])],
+  [/^#\/tokens$/, () => tokensPage()],
+  [/^#\/audit(?:\?(.*))?$/, (m) => auditPage(m[1])],
 ];
 
-function render() {
+async function render() {
   const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
   const hash = location.hash || "#/users";
   if (!signedIn && hash !== "#/signin") {
@@ -858,7 +896,18 @@ function render() {
     location.hash = "#/signin";
     return;
   }
+  if (signedIn && !operator && hash !== "#/signin") {
+    // A reload keeps the token (sessionStorage), not who it belongs to: ask once.
+    try {
+      operator = (await api("GET", "/v1/me")).data;
+    } catch (error) {
+      if (error.status !== 401) show(h("h1", {}, "Profilestream"), errorBanner(error));
+      return;  // a 401 went to the sign-in page already
+    }
+    if ((location.hash || "#/users") !== hash) return;  // moved on meanwhile: that render wins
+  }
   document.getElementById("nav").hidden = !signedIn;
+  showOperator();
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("active", hash.startsWith(`#/${link.dataset.nav}`));
   }
@@ -876,6 +925,7 @@ function render() {
 
 document.getElementById("sign-out").addEventListener("click", () => {
   sessionStorage.removeItem(TOKEN_KEY);
+  operator = null;
   location.hash = "#/signin";
 });
 window.addEventListener("hashchange", render);

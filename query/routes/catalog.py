@@ -10,12 +10,12 @@ from fastapi.responses import Response
 
 from query import catalog
 from query.csv_export import CSV_RESPONSE_DOC, csv_response, iso_utc, wants_csv
-from query.deps import AfterDep, require_admin
+from query.deps import AfterDep, require_reader
 from query.insights.params import TimeRange
 from query.routes.common import AnalyticsDep, Format, TimeRangeDep, run_analytics
 from schemas.api import EventName, EventNames, EventProperties, EventProperty, TopValue
 
-router = APIRouter(prefix="/v1", tags=["catalog"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1", tags=["catalog"], dependencies=[Depends(require_reader)])
 
 
 def _names_csv(found: list[catalog.EventNameCount], period: TimeRange) -> Response:

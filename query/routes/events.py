@@ -18,11 +18,11 @@ from query.clickhouse_params import utc
 from query.csv_export import CSV_RESPONSE_DOC, csv_response, iso_utc, safe_filename_part, wants_csv
 from query.cursor import BadCursor, decode_cursor, encode_cursor
 from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
-from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_admin
+from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_reader
 from query.routes.common import Format
 from schemas.api import DailyCount, EventPage, StoredEvent
 
-router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_reader)])
 
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="how many days, ending today")]
 Tz = Annotated[str, Query(max_length=64, description="IANA time zone of the days")]

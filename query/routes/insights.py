@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from infra.http import ApiError, bad_parameter
 from profilestore.read import stored_ids
 from query.csv_export import CSV_RESPONSE_DOC, csv_response, safe_filename_part, wants_csv
-from query.deps import AfterDep, RedisDep, require_admin
+from query.deps import AfterDep, RedisDep, require_reader
 from query.insights import run_counts
 from query.insights.params import (
     MAX_BREAKDOWN_LIMIT,
@@ -25,7 +25,7 @@ from query.insights.series import NOT_SET, OTHER
 from query.routes.common import AnalyticsDep, Format, TimeRangeDep, run_analytics
 from schemas.api import InsightCounts, InsightSeries
 
-router = APIRouter(prefix="/v1/insights", tags=["insights"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1/insights", tags=["insights"], dependencies=[Depends(require_reader)])
 
 CSV_MEASURE_COLUMNS = {"events": "events", "users": "users", "per_user": "events_per_user"}
 

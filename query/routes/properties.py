@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.http import ApiError
 from profilestore import definitions as store
-from query.deps import RedisDep, require_admin
+from query.audit import record_audit
+from query.deps import AdminDep, RedisDep, require_reader
 from schemas.messages import FieldError
 from schemas.properties import (
     CONSTRAINT_TYPES,
@@ -22,8 +23,9 @@ from schemas.properties import (
     PropertyType,
 )
 
+# Reads for every operator; each write takes `AdminDep` and leaves an audit entry.
 router = APIRouter(
-    prefix="/v1/properties", tags=["properties"], dependencies=[Depends(require_admin)]
+    prefix="/v1/properties", tags=["properties"], dependencies=[Depends(require_reader)]
 )
 
 MAX_DEFINITIONS = 500
@@ -98,7 +100,9 @@ async def get_property(name: str, redis: RedisDep) -> PropertyDefinition:
 
 
 @router.post("", status_code=201, response_model=PropertyDefinition)
-async def create_property(body: dict[str, Any], redis: RedisDep) -> PropertyDefinition:
+async def create_property(
+    operator: AdminDep, request: Request, body: dict[str, Any], redis: RedisDep
+) -> PropertyDefinition:
     definition = _definition(body)
     if definition.name in DEFAULT_PROPERTIES or definition.name in SYSTEM_FIELDS:
         raise ApiError(
@@ -114,11 +118,14 @@ async def create_property(body: dict[str, Any], redis: RedisDep) -> PropertyDefi
             f"custom property {definition.name!r} exists; PATCH it instead",
             [FieldError(field="name", reason="already defined")],
         )
+    await record_audit(request, operator, "property.create", definition.name)
     return definition
 
 
 @router.patch("/{name}", response_model=PropertyDefinition)
-async def update_property(name: str, body: PropertyPatch, redis: RedisDep) -> PropertyDefinition:
+async def update_property(
+    operator: AdminDep, request: Request, name: str, body: PropertyPatch, redis: RedisDep
+) -> PropertyDefinition:
     if name in DEFAULT_PROPERTIES:
         raise ApiError(400, "default properties cannot be changed")
     current = await _stored(redis, name)
@@ -126,12 +133,16 @@ async def update_property(name: str, body: PropertyPatch, redis: RedisDep) -> Pr
         {**current.model_dump(), **body.model_dump(exclude_unset=True), "name": name}
     )
     await store.put_definition(redis, definition)
+    await record_audit(request, operator, "property.update", name)
     return definition
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_property(name: str, redis: RedisDep) -> Response:
+async def delete_property(
+    operator: AdminDep, request: Request, name: str, redis: RedisDep
+) -> Response:
     """Values already stored stay on the profiles, unchecked from now on."""
     if not await store.delete_definition(redis, name):
         raise ApiError(404, f"no custom property {name!r}")
+    await record_audit(request, operator, "property.delete", name)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from infra.http import ApiError, bad_parameter
@@ -16,9 +16,17 @@ from infra.publisher import BrokerUnavailable, Position
 from profilestore import identity
 from profilestore.definitions import all_definitions
 from profilestore.read import configs_from_fields, profile_exists, read_fields, read_profile
+from query.audit import record_audit
 from query.consistency import POSITION_HEADER, format_position, wait_applied
 from query.cursor import BadCursor, decode_cursor
-from query.deps import AfterDep, PublisherDep, RedisDep, SettingsDep, require_admin
+from query.deps import (
+    AdminDep,
+    AfterDep,
+    PublisherDep,
+    RedisDep,
+    SettingsDep,
+    require_reader,
+)
 from query.management import (
     UserCreate,
     UserUpdate,
@@ -32,7 +40,8 @@ from schemas.messages import CommandMessage, FieldError
 from schemas.profiles import ConfigAssignment, Profile, UserPage
 from schemas.properties import DEFAULT_PROPERTY_NAMES
 
-router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_admin)])
+# Reads for every operator; each write takes `AdminDep` and leaves an audit entry.
+router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_reader)])
 
 
 async def _profile_or_404(redis: RedisDep, user_id: str) -> Profile:
@@ -145,6 +154,8 @@ async def _publish_claiming(
 
 @router.post("", status_code=201, response_model=Profile)
 async def create_user(
+    operator: AdminDep,
+    request: Request,
     body: UserCreate,
     redis: RedisDep,
     settings: SettingsDep,
@@ -162,11 +173,14 @@ async def create_user(
     position = await _publish_claiming(
         redis, publisher, settings, command, command.set.get("customer_id")
     )
+    await record_audit(request, operator, "user.create", command.user_id)
     return await _answer(redis, settings, position, command.user_id, 201)
 
 
 @router.patch("/{user_id}", response_model=Profile)
 async def update_user(
+    operator: AdminDep,
+    request: Request,
     user_id: str,
     body: UserUpdate,
     redis: RedisDep,
@@ -183,12 +197,18 @@ async def update_user(
     new_customer_id = command.set.get("customer_id")
     claim = new_customer_id if new_customer_id != profile.customer_id else None
     position = await _publish_claiming(redis, publisher, settings, command, claim)
+    await record_audit(request, operator, "user.update", profile.user_id)
     return await _answer(redis, settings, position, profile.user_id, 200)
 
 
 @router.delete("/{user_id}")
 async def delete_user(
-    user_id: str, redis: RedisDep, settings: SettingsDep, publisher: PublisherDep
+    operator: AdminDep,
+    request: Request,
+    user_id: str,
+    redis: RedisDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
 ) -> Response:
     """A data deletion request: the profile and every stored event of the user (including
     those sent under anonymous ids merged into it)."""
@@ -196,4 +216,5 @@ async def delete_user(
     position = await _publish(
         publisher, settings, delete_command(profile.user_id, datetime.now(UTC))
     )
+    await record_audit(request, operator, "user.delete", profile.user_id)
     return await _answer(redis, settings, position, profile.user_id, 200, deleted=True)

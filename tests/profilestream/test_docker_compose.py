@@ -463,3 +463,83 @@ def test_dockerignore_excludes_local_state() -> None:
     assert {".venv", ".data", ".git", ".pytest_cache"} <= patterns
     for needed in ("pyproject.toml", *APPS, "infra", "schemas"):
         assert needed not in patterns, f"{needed} is needed by the image build"
+
+
+# --- Health checks and monitoring ------------------------------------------------------------
+
+PROMETHEUS_CONFIG = ROOT / "prometheus.yml"
+# the port each app serves /readyz and /metrics on, as its settings say
+OPS_PORT_FIELDS = {
+    "ingest": ("ingest_host", "ingest_port"),
+    "query": ("query_host", "query_port"),
+    "materializer": ("worker_metrics_host", "worker_metrics_port"),
+}
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_healthchecks_ask_readyz_on_the_services_port(
+    name: str, services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_from(environment_of(services[name]), monkeypatch)
+    host_field, port_field = OPS_PORT_FIELDS[name]
+    # reachable from Prometheus on the compose network, and from the healthcheck inside
+    assert getattr(settings, host_field) == "0.0.0.0"
+    healthcheck = services[name].get("healthcheck") or {}
+    test = healthcheck.get("test")
+    assert isinstance(test, list) and test[:3] == ["CMD", "python", "-c"], test
+    # urlopen raises on a 503, so the one-liner exits non-zero when the service is not ready
+    assert re.fullmatch(
+        r"import urllib\.request; urllib\.request\.urlopen\("
+        rf"'http://127\.0\.0\.1:{getattr(settings, port_field)}/readyz', timeout=\d+\)",
+        test[3],
+    ), test[3]
+    timeout = int(re.search(r"timeout=(\d+)", test[3]).group(1))  # type: ignore[union-attr]
+    assert timeout < int(str(healthcheck["timeout"]).rstrip("s"))
+
+
+def test_prometheus_scrapes_each_service_on_its_compose_port(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name in ("ingest", "query"):
+        port = getattr(
+            settings_from(environment_of(services[name]), monkeypatch), OPS_PORT_FIELDS[name][1]
+        )
+        assert jobs[name]["static_configs"] == [{"targets": [f"{name}:{port}"]}]
+    worker = settings_from(environment_of(services["materializer"]), monkeypatch)
+    [discovery] = jobs["materializer"]["dns_sd_configs"]
+    # an A query of the service name returns every replica
+    assert (discovery["names"], discovery["type"]) == (["materializer"], "A")
+    assert discovery["port"] == worker.worker_metrics_port
+
+
+def test_monitoring_profile_runs_prometheus_and_a_provisioned_grafana(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    # not started by a plain `docker compose up`
+    assert prometheus["profiles"] == grafana["profiles"] == ["monitoring"]
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    mounts = {
+        target: ROOT / source
+        for source, target, *_ in (volume.split(":") for volume in grafana["volumes"])
+        if source.startswith("./")
+    }
+    for source in mounts.values():
+        assert source.is_file(), f"{source} is mounted into grafana but missing"
+    assert mounts["/var/lib/grafana/dashboards/profilestream.json"] == (
+        ROOT / "docs" / "grafana-dashboard.json"
+    )
+    provisioned = {
+        target.split("/")[-2]: yaml.safe_load(source.read_text(encoding="utf-8"))
+        for target, source in mounts.items()
+        if target.startswith("/etc/grafana/provisioning/")
+    }
+    [datasource] = provisioned["datasources"]["datasources"]
+    assert (datasource["type"], datasource["url"]) == ("prometheus", "http://prometheus:9090")
+    [provider] = provisioned["dashboards"]["providers"]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    # only on this machine's loopback: Grafana's first password is the default one
+    assert [entry.split(":")[0] for entry in grafana.get("ports", [])] == ["127.0.0.1"]
+    assert not prometheus.get("ports")

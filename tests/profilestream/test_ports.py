@@ -64,11 +64,13 @@ def test_stack_listeners_are_every_port_up_listens_on() -> None:
             "PS_REDIS_URL": "redis://localhost:26379/0",
             "PS_INGEST_PORT": "28000",
             "PS_QUERY_PORT": "28001",
+            "PS_WORKER_METRICS_PORT": "28002",
         }
     )
     assert [(x.host, x.port, x.purpose) for x in stack_listeners(settings)] == [
         ("127.0.0.1", 29092, "Kafka broker"),
         ("localhost", 26379, "Valkey"),
+        ("127.0.0.1", 28002, "worker metrics"),
         ("127.0.0.1", 28001, "query API"),
         ("127.0.0.1", 28000, "ingest API"),
     ]

@@ -67,3 +67,41 @@ async def test_the_dashboard_shell_is_public_and_locked_down() -> None:
     assert page.status_code == 200 and "<title>Profilestream</title>" in page.text
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert script.status_code == 200 and "sessionStorage" in script.text
+
+
+class EmptyTokenStore:
+    """Redis as the token look-up sees it when no token matches: HGET answers None."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def hget(self, key: str, field: str) -> None:
+        self.lookups += 1
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a store was used before authentication ({name})")
+
+
+async def test_only_tokens_shaped_like_stored_ones_are_looked_up() -> None:
+    store = EmptyTokenStore()
+    app = create_app(SETTINGS, store, Unreachable(), Unreachable())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://query"
+    ) as client:
+        shaped = await client.get("/v1/me", headers={"Authorization": "Bearer ps_" + "a" * 43})
+        other = await client.get("/v1/me", headers={"Authorization": "Bearer the-tokem"})
+        bootstrap = await client.get("/v1/me", headers={"Authorization": "Bearer the-token"})
+    assert shaped.status_code == other.status_code == 401
+    assert shaped.json()["message"] == other.json()["message"] == "invalid token"
+    assert store.lookups == 1
+    assert bootstrap.json() == {"name": "admin", "role": "admin"}
+
+
+async def test_a_missing_token_says_how_to_send_one() -> None:
+    app = create_app(SETTINGS, Unreachable(), Unreachable(), Unreachable())  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://query"
+    ) as client:
+        response = await client.get("/v1/users")
+    assert response.status_code == 401
+    assert response.json()["message"] == "missing token: send Authorization: Bearer <token>"

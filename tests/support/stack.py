@@ -32,6 +32,9 @@ def stack_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
             "PS_PUBLISH_TIMEOUT_S": "3",
             "PS_KAFKA_REQUEST_TIMEOUT_MS": "2000",
             "PS_LOG_LEVEL": "INFO",
+            # Every test talks from 127.0.0.1, and some send wrong tokens on purpose: only the
+            # throttle's own tests (tests/query/test_auth_throttle.py) use a low limit.
+            "PS_AUTH_FAILURES_PER_MINUTE": "100000",
             **overrides,
         },
     )
@@ -50,6 +53,11 @@ class RunningStack:
     @property
     def query_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.query_port}"
+
+    @property
+    def worker_url(self) -> str:
+        """The worker's ops server: /metrics, /healthz, /readyz."""
+        return f"http://127.0.0.1:{self.settings.worker_metrics_port}"
 
     def ingest(self) -> httpx.Client:
         return httpx.Client(base_url=self.ingest_url, auth=(WRITE_KEY, ""), timeout=30)

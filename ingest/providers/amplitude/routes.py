@@ -160,6 +160,7 @@ async def _publish(
     source: str,
     endpoint: str,
     received_at: datetime,
+    items: Sequence[Any] = (),
 ) -> Response | None:
     """Publish; a 400 naming the refused events if some were (None when all were taken)."""
     outcome = await publish_results(
@@ -169,6 +170,7 @@ async def _publish(
         source=source,
         endpoint=f"{PROTOCOL}{endpoint}",
         received_at=received_at,
+        items=items,
     )
     if outcome.rejected:
         return JSONResponse(rejected_body(outcome.rejected, outcome.accepted), status_code=400)
@@ -201,6 +203,7 @@ async def _upload(
         source=source,
         endpoint=request.url.path.removeprefix(PREFIX),
         received_at=received_at,
+        items=events,
     )
     return rejected or JSONResponse(success_body(len(results), len(body), received_at))
 
@@ -243,6 +246,12 @@ async def identify_api(
     upload = Upload(max_message_id_length=settings.max_message_id_length, identify_only=True)
     results = map_items(items, partial(map_event, upload=upload), received)
     rejected = await _publish(
-        settings, publisher, results, source=source, endpoint="/identify", received_at=received_at
+        settings,
+        publisher,
+        results,
+        source=source,
+        endpoint="/identify",
+        received_at=received_at,
+        items=items,
     )
     return rejected or PlainTextResponse("success")

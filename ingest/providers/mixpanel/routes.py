@@ -357,6 +357,7 @@ async def _accept(request: Request, endpoint: str) -> tuple[Payload, Outcome]:
             source=source,
             endpoint=f"mixpanel/{endpoint}",
             received_at=received_at,
+            items=payload.records,
         )
     except NothingAccepted as exc:
         raise AllRefused(exc.rejected, len(payload.records) > 1) from None

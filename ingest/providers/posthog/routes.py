@@ -85,6 +85,7 @@ async def _capture(
         source=source,
         endpoint=PROTOCOL + request.url.path.removeprefix(PREFIX).rstrip("/"),
         received_at=received_at,
+        items=capture.items,
     )
     if query.get("beacon") == "1":
         return Response(status_code=204)  # what PostHog answers a beacon

@@ -113,6 +113,7 @@ async def _accept(
         endpoint=request.url.path.removeprefix("/"),
         received_at=received_at,
         single=single,
+        items=items,
     )
     return IngestResponse(accepted=outcome.accepted, rejected=outcome.rejected)
 
