@@ -116,17 +116,6 @@ async def audit_log(
         raise ApiError(400, "invalid `before`", [FieldError(field="before", reason=reason)])
     entries, next_before = await read_entries(redis, limit, before)
     return AuditPage(
-        entries=[
-            AuditEntryPublic(
-                id=e.id,
-                time=e.time,
-                operator=e.operator,
-                role=e.role,
-                action=e.action,
-                target=e.target,
-                request_id=e.request_id,
-            )
-            for e in entries
-        ],
+        entries=[AuditEntryPublic.model_validate(e, from_attributes=True) for e in entries],
         next=next_before,
     )
