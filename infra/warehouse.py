@@ -102,7 +102,32 @@ def _projections(client: Any) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
+# The typed properties need ClickHouse's JSON type, generally available from 25.3 (before, it
+# is experimental, or absent); on an older server the DDL fails with an error that names a
+# setting or a syntax, not the version. The embedded chDB bundles a newer engine.
+MIN_CLICKHOUSE_VERSION = (25, 3)
+
+
+class UnsupportedClickHouse(RuntimeError):
+    """The ClickHouse server is older than MIN_CLICKHOUSE_VERSION."""
+
+
+def check_version(version: str) -> None:
+    """Refuses a ClickHouse older than MIN_CLICKHOUSE_VERSION, naming both versions."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return  # a build naming itself otherwise: the DDL says what it lacks, if anything
+    if found < MIN_CLICKHOUSE_VERSION:
+        needed = ".".join(map(str, MIN_CLICKHOUSE_VERSION))
+        raise UnsupportedClickHouse(
+            f"ClickHouse {version} is too old: Profilestream needs {needed} or newer "
+            "(the events table's typed properties use the JSON type)"
+        )
+
+
 def ensure_schema(client: Any) -> None:
+    check_version(str(client.query("SELECT version()").result_rows[0][0]))
     for statement in DDL:
         client.command(statement)
     for statement in _UPGRADE:

@@ -501,8 +501,10 @@ function axisLabel(period, interval) {
   return period.slice(5, 10);
 }
 
+// Ten colours, then the same ten dashed, then dotted: thirty series told apart before any
+// repeats (a breakdown may have 52, and several events multiply them).
 function seriesClass(series, index) {
-  return series.other ? "other" : `c${index % 10}`;
+  return series.other ? "other" : `c${index % 10} s${Math.floor(index / 10) % 3}`;
 }
 
 function insightsResults(data, kind) {

@@ -364,3 +364,41 @@ def test_a_shared_link_the_empty_state_and_the_events_tab_picker(
     picker.select_option(seeded.elsewhere)
     page.get_by_text(f"0 events ({seeded.elsewhere}) in the last 30 days").wait_for()
     assert page.errors == [] and phone.errors == []
+
+
+def test_more_than_ten_series_are_told_apart_in_the_chart_and_the_legend(
+    running_stack: RunningStack, query: httpx.Client, seeded: Seeded, pages: PageOpener
+) -> None:
+    """Ten colours, then dashed, then dotted: no two of the first thirty series look alike."""
+    wanted = [
+        ("event", seeded.viewed),
+        ("event", seeded.bought),
+        ("breakdown", "price"),
+        ("breakdown_limit", "15"),
+        ("last", "30d"),
+        ("tz", ZONE),
+    ]
+    page = pages("many-series", timezone=ZONE)
+    page.goto(f"{running_stack.query_url}/dashboard/#/insights?{urllib.parse.urlencode(wanted)}")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    answer = answer_shown(page, query)
+    count = len(answer["series"])
+    assert count > 10  # the case is not vacuous: past the ten colours
+    looks = page.locator("svg.insights-chart polyline.line").evaluate_all(
+        "lines => lines.map(l => { const s = getComputedStyle(l);"
+        " return s.stroke + ' ' + s.strokeDasharray; })"
+    )
+    assert len(looks) == count
+    assert len(set(looks[:30])) == min(count, 30), looks
+    swatches = (
+        page.get_by_role("list", name="Legend")
+        .locator(".swatch")
+        .evaluate_all(
+            "items => items.map(i => { const s = getComputedStyle(i);"
+            " return [s.backgroundColor, s.borderTopStyle, s.getPropertyValue('--c')].join(' '); })"
+        )
+    )
+    assert len(swatches) == count
+    assert len(set(swatches[:30])) == min(count, 30), swatches
+    assert page.errors == []
