@@ -39,9 +39,10 @@ from infra.settings import Settings  # noqa: E402
 from infra.warehouse import EVENT_COLUMNS, EVENTS_TABLE, ensure_schema  # noqa: E402
 from query import sql  # noqa: E402
 from query.catalog import event_names, event_properties  # noqa: E402
-from query.daily import day_window, zone  # noqa: E402
+from query.daily import day_window  # noqa: E402
 from query.insights import run_counts  # noqa: E402
 from query.insights.params import TimeRange, counts_query_from_params, parse_time_range  # noqa: E402
+from query.zones import zone  # noqa: E402
 
 DAYS = 30
 LOAD_CHUNK = 1_000_000  # rows per INSERT, so the load shows its progress
@@ -241,6 +242,7 @@ def measure(events: int, users: int, samples: int, phases: Phases) -> dict[str, 
         ensure_schema(client)
         load_s = load(client, events, users, DAYS, phases)
         _, start = day_window(DAYS, zone("UTC"), datetime.now(UTC))
+        paris = zone(TZ)
         figures: dict[str, float] = {
             "query_events": events,
             "query_users": users,
@@ -249,8 +251,12 @@ def measure(events: int, users: int, samples: int, phases: Phases) -> dict[str, 
         }
         checks: dict[str, Callable[[], object]] = {
             "sequence": lambda: sql.user_sequence(client, [user()], 100, None),
-            "user_daily": lambda: sql.user_daily_counts(client, [user()], EVENT, start, "UTC"),
-            "all_users_daily": lambda: sql.all_users_daily_counts(client, EVENT, start, TZ),
+            "user_daily": lambda: sql.user_daily_counts(
+                client, [user()], EVENT, start, datetime.now(UTC), zone("UTC")
+            ),
+            "all_users_daily": lambda: sql.all_users_daily_counts(
+                client, EVENT, start, datetime.now(UTC), paris
+            ),
             **insights_checks(client),
         }
         figures.update(run_checks(checks, samples, "", phases))

@@ -136,7 +136,8 @@ def path_types(
     params = {"event": event, "start": start, "end": end, "sample": SAMPLE_SIZE}
     rows = client.query(sql, parameters=params).result_rows
     sampled = int(rows[0][0]) if rows else 0
-    found = [PathType(str(path), str(kind), int(n)) for _, path, kind, n in rows if kind]
+    # The empty key ({"": 1}) is a path no filter can name and no Identifier can bind: left out.
+    found = [PathType(str(path), str(kind), int(n)) for _, path, kind, n in rows if kind and path]
     return sampled, found
 
 

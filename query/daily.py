@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from schemas.api import DailyCount
 
 MAX_DAYS = 365
-
-
-class BadTimezone(ValueError):
-    pass
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America" (a folder)
-        raise BadTimezone(f"unknown IANA time zone {name!r}") from exc
 
 
 def day_window(days: int, tz: ZoneInfo, now: datetime) -> tuple[list[date], datetime]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from infra.warehouse import EVENTS_TABLE
+from query.zones import local_time_sql
 
 SEQUENCE_COLUMNS = (
     "message_id",
@@ -68,34 +70,43 @@ def _user_events_page(
 
 
 def user_daily_counts(
-    client: Any, user_ids: list[str], event: str | None, start: datetime, tz: str
+    client: Any,
+    user_ids: list[str],
+    event: str | None,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
 ) -> dict[date, int]:
-    """One user's events per day in `tz`: a range of the primary key per stored id."""
-    params: dict[str, Any] = {"users": user_ids, "start": start, "tz": tz}
+    """One user's events per day in `tz` since `start` (`end`: now, for the zone's offsets): a
+    range of the primary key per stored id."""
+    params: dict[str, Any] = {"users": user_ids, "start": start}
+    local = local_time_sql(tz, start, end, params)
     where = "user_id IN {users:Array(String)} AND timestamp >= {start:DateTime64(3, 'UTC')}"
     if event is not None:
         params["event"] = event
         where += " AND event = {event:String}"
     sql = (
-        "SELECT toDate(timestamp, {tz:String}) AS day, count() AS n "  # noqa: S608
+        f"SELECT toDate({local('timestamp')}) AS day, count() AS n "  # noqa: S608
         f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY day"
     )
     return {row[0]: int(row[1]) for row in client.query(sql, parameters=params).result_rows}
 
 
 def all_users_daily_counts(
-    client: Any, event: str | None, start: datetime, tz: str
+    client: Any, event: str | None, start: datetime, end: datetime, tz: ZoneInfo
 ) -> dict[date, int]:
-    """Everyone's events per day in `tz`. The inner query is written in the projection's own
-    terms (15-minute buckets, filtered by bucket) so ClickHouse answers it from the projection;
-    `start` is a local midnight, which is always a bucket edge."""
-    params: dict[str, Any] = {"start": start, "tz": tz}
+    """Everyone's events per day in `tz` since `start` (`end`: now, for the zone's offsets).
+    The inner query is written in the projection's own terms (15-minute buckets, filtered by
+    bucket) so ClickHouse answers it from the projection; `start` is a local midnight, which
+    is always a bucket edge."""
+    params: dict[str, Any] = {"start": start}
+    local = local_time_sql(tz, start, end, params)
     where = "toStartOfFifteenMinutes(timestamp) >= {start:DateTime('UTC')}"
     if event is not None:
         params["event"] = event
         where = "event = {event:String} AND " + where
     sql = (
-        "SELECT toDate(bucket, {tz:String}) AS day, sum(n) FROM ("  # noqa: S608
+        f"SELECT toDate({local('bucket')}) AS day, sum(n) FROM ("  # noqa: S608
         "SELECT toStartOfFifteenMinutes(timestamp) AS bucket, count() AS n "
         f"FROM {EVENTS_TABLE} WHERE {where} GROUP BY bucket) GROUP BY day"
     )

@@ -17,10 +17,18 @@ const INSIGHTS_OPS = [
 ];
 const INSIGHTS_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const INSIGHTS_MAX_EVENTS = 10;  // the API's limit on `event`
+// How many values of a breakdown get their own series (`breakdown_limit`; the API's default 10
+// is left out of the URL).
+const INSIGHTS_BREAKDOWN_LIMITS = [["3", "Top 3"], ["5", "Top 5"], ["10", "Top 10"], ["20", "Top 20"], ["50", "Top 50"]];
+const INSIGHTS_DEFAULT_BREAKDOWN_LIMIT = "10";
 const PERIOD_HEADINGS = { hour: "Hour", day: "Day", week: "Week of", month: "Month" };
 
 // The page's controls while it is shown: a new hash updates them in place (focus is kept).
 let insightsUi = null;
+
+function eventsCount(n) {
+  return `${n.toLocaleString()} event${n === 1 ? "" : "s"}`;
+}
 
 function browserZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -144,10 +152,15 @@ function buildInsights() {
   const eventNames = h("datalist", { id: "insights-event-names" });
   const eventInput = h("input", { id: "in-event", list: "insights-event-names", autocomplete: "off",
     placeholder: "Type to search event names", maxlength: "255" });
-  const eventHint = h("div", { class: "hint" }, "Add one or more; none counts all events.");
+  const EVENT_HINT = "Add one or more; none counts all events.";
+  const eventHint = h("div", { class: "hint", "aria-live": "polite" }, EVENT_HINT);
+  let eventNote = "";  // why a typed name was not added: kept over the next query's redraw
   const chips = h("div", { class: "chips" });
-  // Adds the typed event and applies; false when there was nothing to add.
-  const addEvent = () => {
+  const known = (name) => [...eventNames.options].some((o) => o.value === name);
+  // Adds the typed event and applies: true when it did. Asked by the form's submit (`typed`
+  // false: Show, or Enter in another field), a name the catalog does not list is left in the
+  // box, said so, rather than added: it is likely half typed. Enter in the box adds it as is.
+  const addEvent = (typed) => {
     const name = eventInput.value.trim();
     if (!name) return false;
     if (events.includes(name)) {
@@ -155,11 +168,18 @@ function buildInsights() {
       return false;
     }
     if (events.length >= INSIGHTS_MAX_EVENTS) {
-      eventHint.textContent = `At most ${INSIGHTS_MAX_EVENTS} events.`;
-      return true;
+      eventNote = `At most ${INSIGHTS_MAX_EVENTS} events: remove one to add “${name}”.`;
+      eventHint.textContent = eventNote;
+      return false;
+    }
+    if (!typed && !known(name)) {
+      eventNote = `“${name}” was not added: no event of that name in this range. Pick one from the list, or press Enter in the box to add it as typed.`;
+      eventHint.textContent = eventNote;
+      return false;
     }
     events.push(name);
     eventInput.value = "";
+    eventNote = "";
     apply(false);
     return true;
   };
@@ -175,7 +195,7 @@ function buildInsights() {
         const { data } = await api("GET", `/v1/events/names?${params}`);
         if (mine !== suggestTicket) return;
         eventNames.replaceChildren(...data.events.map((e) =>
-          h("option", { value: e.name, label: `${e.count.toLocaleString()} events` })));
+          h("option", { value: e.name, label: eventsCount(e.count) })));
       } catch (error) {
         // suggestions only: typing a name still works
       }
@@ -185,8 +205,8 @@ function buildInsights() {
   eventInput.addEventListener("input", (e) => {
     // A pick from the list arrives as one replacement of the whole text.
     if (e.inputType === "insertReplacementText" || e.inputType === undefined) {
-      if ([...eventNames.options].some((o) => o.value === eventInput.value)) {
-        addEvent();
+      if (known(eventInput.value)) {
+        addEvent(true);
         return;
       }
     }
@@ -195,7 +215,7 @@ function buildInsights() {
   eventInput.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && eventInput.value.trim()) {  // empty: Enter submits the form
       e.preventDefault();
-      addEvent();
+      addEvent(true);
     }
   });
 
@@ -218,12 +238,13 @@ function buildInsights() {
   const whereOp = insightsChoice("in-where-op", INSIGHTS_OPS);
   const whereValue = h("input", { id: "in-where-value", list: "insights-values", autocomplete: "off" });
   const breakdown = h("input", { id: "in-breakdown", list: "insights-properties", autocomplete: "off", placeholder: "None" });
+  const breakdownLimit = insightsChoice("in-breakdown-limit", INSIGHTS_BREAKDOWN_LIMITS);
   const propertyHint = h("div", { class: "hint" });
   const extraChips = h("div", { class: "chips" });
   let properties = { key: null, values: new Map() };
   const showValues = () => {
     const top = properties.values.get(whereProperty.value.trim()) || [];
-    propertyValues.replaceChildren(...top.map((v) => h("option", { value: v.value, label: `${v.count.toLocaleString()} events` })));
+    propertyValues.replaceChildren(...top.map((v) => h("option", { value: v.value, label: eventsCount(v.count) })));
   };
   whereProperty.addEventListener("input", showValues);
   const loadProperties = async (state) => {
@@ -274,11 +295,11 @@ function buildInsights() {
       last: custom ? "30d" : range.value,  // unused with from/to
       from: custom ? fromInput.value.trim() : "",
       to: custom ? toInput.value.trim() : "",
-      tz: tzInput.value.trim() || "UTC",
+      tz: tzInput.value.trim() || browserZone(),
       weekStart: weekStart.value,
       where: [...where, ...extraWhere],
       breakdown: breakdown.value.trim(),
-      breakdownLimit: current ? current.breakdownLimit : "",
+      breakdownLimit: breakdownLimit.value === INSIGHTS_DEFAULT_BREAKDOWN_LIMIT ? "" : breakdownLimit.value,
       user: userInput.value.trim(),
       chart: chart.value,
     };
@@ -309,6 +330,7 @@ function buildInsights() {
       h("button", { type: "button", "aria-label": `Remove filter ${w}`, onclick: () => {
         extraWhere = extraWhere.filter((x) => x !== w);
         apply(false);
+        whereProperty.focus();  // the chip is gone: focus stays in the filter
       } }, "×"))));
   };
 
@@ -321,7 +343,7 @@ function buildInsights() {
   const results = h("div", { class: "insights-results" });
   const downloadButton = h("button", { type: "button", onclick: () => download() }, "Download CSV");
 
-  for (const control of [interval, measure, range, weekStart, chart]) {
+  for (const control of [interval, measure, range, weekStart, chart, breakdownLimit]) {
     control.addEventListener("change", () => {
       syncVisibility();
       if (control === range && range.value === "custom" && !fromInput.value) {
@@ -331,18 +353,23 @@ function buildInsights() {
       apply(false);
     });
   }
-  whereOp.addEventListener("change", syncVisibility);
+  whereOp.addEventListener("change", () => {
+    syncVisibility();
+    // At once, as the other selects, when the filter is whole: "is set" needs no value.
+    const needsValue = whereOp.value !== "set" && whereOp.value !== "not_set";
+    if (whereProperty.value.trim() && (!needsValue || whereValue.value)) apply(false);
+  });
 
   const form = h("form", { class: "card insights-form", novalidate: true, "aria-label": "Insights query",
     onsubmit: (e) => {
       e.preventDefault();
-      if (!addEvent()) apply(true);  // a typed event name is added (which applies) first
+      if (!addEvent(false)) apply(true);  // a typed event name is added (which applies) first
     } },
   banner,
   h("div", { class: "field", "data-field": "event" },
     h("label", { for: "in-event" }, "Events"), chips,
     h("div", { class: "inline" }, eventInput,
-      h("button", { type: "button", onclick: () => addEvent() }, "Add event")),
+      h("button", { type: "button", onclick: () => addEvent(true) }, "Add event")),
     eventHint, eventNames),
   h("div", { class: "grid" },
     insightsField("interval", "Interval", interval),
@@ -360,6 +387,7 @@ function buildInsights() {
     extraChips, propertyHint),
   h("div", { class: "grid" },
     insightsField("breakdown", "Break down by", breakdown),
+    insightsField("breakdown_limit", "Values shown", breakdownLimit),
     insightsField("user", "User", userInput)),
   zones, propertyNames, propertyValues,
   h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show")));
@@ -389,6 +417,7 @@ function buildInsights() {
     clearErrors();
     const items = error.errors || [];
     for (const item of items) markField(item.field, item.reason);
+    if (error.status === 404 && current && current.user) markField("user", describe(error));
     const lines = items.length ? items.map((item) => `${item.field}: ${item.reason}`) : [describe(error)];
     banner.replaceChildren(h("div", { class: "banner error", role: "alert" },
       error.status === 400 ? "The query was not accepted. " : null,
@@ -397,7 +426,8 @@ function buildInsights() {
 
   async function download() {
     if (!current) return;
-    downloadButton.disabled = true;
+    const focused = document.activeElement === downloadButton;
+    downloadButton.disabled = true;  // drops the focus, given back below
     try {
       const params = insightsApiParams(current);
       params.set("format", "csv");
@@ -406,6 +436,7 @@ function buildInsights() {
       showError(error);
     } finally {
       downloadButton.disabled = false;
+      if (focused) downloadButton.focus();
     }
   }
 
@@ -430,8 +461,10 @@ function buildInsights() {
     whereValue.value = value;
     extraWhere = state.where.slice(1);
     breakdown.value = state.breakdown;
+    breakdownLimit.choose(state.breakdownLimit || INSIGHTS_DEFAULT_BREAKDOWN_LIMIT);
     userInput.value = state.user;
-    eventHint.textContent = "Add one or more; none counts all events.";
+    eventHint.textContent = eventNote || EVENT_HINT;
+    eventNote = "";
     drawChips();
     syncVisibility();
   };
@@ -573,7 +606,9 @@ function insightsChart(data, kind) {
       });
     } else {
       const points = s.values.map((value, i) => `${(left + (i + 0.5) * slot).toFixed(1)},${y(value).toFixed(1)}`);
-      root.append(svg("polyline", { points: points.join(" "), class: `line ${colour}` }));
+      const line = svg("polyline", { points: points.join(" "), class: `line ${colour}` });
+      line.append(svg("title", {}, s.label));  // without dots (over 62 periods), the line's name
+      root.append(line);
       if (n <= 62) {
         s.values.forEach((value, i) => {
           const dot = svg("circle", { cx: left + (i + 0.5) * slot, cy: y(value), r: 2.5, class: `dot ${colour}` });

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from query.daily import BadTimezone, zone
 from query.insights import periods
+from query.zones import BadTimezone, zone
 
 Interval = Literal["hour", "day", "week", "month"]
 Measure = Literal["events", "users", "per_user"]

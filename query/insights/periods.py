@@ -125,6 +125,18 @@ def label(start: datetime, unit: Unit, zone: ZoneInfo) -> str:
     return local.date().isoformat()
 
 
+def nominal_key(label_: str, unit: Unit, week_start: int) -> str:
+    """The local date ClickHouse keys a day, week or month by, from the period's label: the
+    same but for a week whose first day never existed (Samoa skipped 30 December 2011; its
+    week from Friday is labelled the 31st, its first instant's date, and keyed the 30th)."""
+    day = date.fromisoformat(label_)
+    if unit == "week":
+        day = _week_first_day(day, week_start)
+    elif unit == "month":
+        day = day.replace(day=1)
+    return day.isoformat()
+
+
 def key_label(key: object, unit: Unit, zone: ZoneInfo) -> str:
     """The label of a period as ClickHouse returns its key: the hour's start instant (naive UTC
     or aware), or the local date of a day, week or month."""

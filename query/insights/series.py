@@ -47,6 +47,11 @@ def assemble(query: CountsQuery, rows: Sequence[CountRow]) -> InsightCounts:
     zone = query.range.zone
     labels = [periods.label(start, query.interval, zone) for start in starts]
     by_label = {label: i for i, label in enumerate(labels)}
+    if query.interval != "hour":
+        for i, label in enumerate(labels):
+            by_label.setdefault(
+                periods.nominal_key(label, query.interval, query.range.week_start), i
+            )
     events: dict[SeriesKey, list[int]] = {}
     users: dict[SeriesKey, list[int]] = {}
     totals: dict[SeriesKey, tuple[int, int]] = {}

@@ -12,23 +12,30 @@ from infra.warehouse import EVENTS_TABLE, TYPED_PROPERTIES
 from query.clickhouse_params import Identifier
 from query.insights.params import CountsQuery, Filter
 from query.insights.periods import split_on_buckets
+from query.zones import local_time_sql
 
-# A period's key from an instant `{t}` (a row's time, or a 15-minute bucket's start):
-# - hour: the start of the local hour, the last instant at or before `{t}` whose local minute
-#   is 0 (query/insights/periods.py): `{t}` minus its local minutes, and that again, because
-#   when a 30-minute DST change came between (Lord Howe) the first step lands on a :30;
-# - day/week/month: the local date of the period's first day.
-_MINUS_LOCAL_MINUTES = "{t} - toIntervalMinute(toMinute(toTimeZone({t}, {{{{tz:String}}}})))"
-_HOUR_KEY = _MINUS_LOCAL_MINUTES.format(t=_MINUS_LOCAL_MINUTES.format(t="toStartOfMinute({t})"))
-_PERIOD_KEYS = {
-    "hour": _HOUR_KEY,
-    "day": "toDate({t}, {{tz:String}})",
-    "week": (
-        "subtractDays(toDate({t}, {{tz:String}}), "
-        "(toDayOfWeek(toDate({t}, {{tz:String}})) + 7 - {{week_start:UInt8}}) % 7)"
-    ),
-    "month": "toStartOfMonth(toDate({t}, {{tz:String}}))",
-}
+
+def _period_key(query: CountsQuery, instant: str, params: dict[str, Any]) -> str:
+    """A period's key from an instant (a row's time, or a 15-minute bucket's start), local
+    times computed from the zone's offsets as query/zones.py found them (not ClickHouse's copy
+    of the zone, which may differ):
+    - hour: the start of the local hour, the last instant at or before it whose local minute
+      is 0 (query/insights/periods.py): the instant minus its local minutes, and that again,
+      because when a 30-minute DST change came between (Lord Howe) the first step lands on a :30;
+    - day/week/month: the local date of the period's first day."""
+    local = local_time_sql(query.range.zone, query.range.start, query.range.end, params)
+    if query.interval == "hour":
+
+        def minus_local_minutes(moment: str) -> str:
+            return f"{moment} - toIntervalMinute(toMinute({local(moment)}))"
+
+        return minus_local_minutes(minus_local_minutes(f"toStartOfMinute({instant})"))
+    day = f"toDate({local(instant)})"
+    if query.interval == "day":
+        return day
+    if query.interval == "week":
+        return f"subtractDays({day}, (toDayOfWeek({day}) + 7 - {{week_start:UInt8}}) % 7)"
+    return f"toStartOfMonth({day})"
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,6 @@ def _filter_sql(index: int, where: Filter, params: dict[str, Any]) -> str:
 
 def _common(query: CountsQuery, user_ids: list[str] | None) -> tuple[list[str], dict[str, Any]]:
     params: dict[str, Any] = {
-        "tz": query.range.tz,
         "week_start": query.range.week_start,
         "start": query.range.start,
         "end": query.range.end,
@@ -134,7 +140,7 @@ def _projection_counts(query: CountsQuery) -> tuple[str, dict[str, Any]]:
     if edges:
         parts.append(inner + prefix + f"{in_ranges(edges, params)} GROUP BY {by_event}bucket")
     event = _event_column(query)
-    period = _PERIOD_KEYS[query.interval].format(t="bucket")
+    period = _period_key(query, "bucket", params)
     sql = (
         f"SELECT {event} AS e, {period} AS period, sum(n) AS events, "  # noqa: S608
         "grouping(period) AS is_total "
@@ -162,7 +168,7 @@ def _row_counts(query: CountsQuery, user_ids: list[str] | None) -> tuple[str, di
     conditions.extend(_filter_sql(i, f, params) for i, f in enumerate(query.filters))
     where = " AND ".join(conditions)
     event = _event_column(query)
-    period = _PERIOD_KEYS[query.interval].format(t="timestamp")
+    period = _period_key(query, "timestamp", params)
     state, users = ("0", "0") if query.measure == "events" else (_USERS_STATE, "uniqExactMerge(s)")
     if query.breakdown is None:
         groups = (

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,9 +18,10 @@ from query import sql
 from query.clickhouse_params import utc
 from query.csv_export import CSV_RESPONSE_DOC, csv_response, iso_utc, safe_filename_part, wants_csv
 from query.cursor import BadCursor, decode_cursor, encode_cursor
-from query.daily import MAX_DAYS, BadTimezone, day_window, zero_filled, zone
+from query.daily import MAX_DAYS, day_window, zero_filled
 from query.deps import AfterDep, ClickHouseDep, RedisDep, SettingsDep, require_reader
 from query.routes.common import Format
+from query.zones import BadTimezone, zone
 from schemas.api import DailyCount, EventPage, StoredEvent
 
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_reader)])
@@ -144,11 +146,15 @@ async def user_events(
     return EventPage(events=events, next_cursor=next_cursor)
 
 
-def _window(days: int, tz: str) -> tuple[list[date], datetime]:
+def _window(days: int, tz: str) -> tuple[list[date], datetime, datetime, ZoneInfo]:
+    """The dates, the first one's start, now, and the zone."""
     try:
-        return day_window(days, zone(tz), datetime.now(UTC))
+        local_zone = zone(tz)
     except BadTimezone as exc:
         raise bad_parameter("tz", exc) from None
+    now = datetime.now(UTC)
+    dates, start = day_window(days, local_zone, now)
+    return dates, start, now, local_zone
 
 
 @router.get("/users/{user_id}/events/daily", response_model=list[DailyCount])
@@ -161,9 +167,11 @@ async def user_daily(
     days: Days = 30,
     tz: Tz = "UTC",
 ) -> list[DailyCount]:
-    dates, start = _window(days, tz)
+    dates, start, now, local_zone = _window(days, tz)
     ids = await _stored_ids(redis, user_id)
-    counts = await asyncio.to_thread(sql.user_daily_counts, clickhouse, ids, event, start, tz)
+    counts = await asyncio.to_thread(
+        sql.user_daily_counts, clickhouse, ids, event, start, now, local_zone
+    )
     return zero_filled(dates, counts)
 
 
@@ -175,6 +183,8 @@ async def all_users_daily(
     days: Days = 30,
     tz: Tz = "UTC",
 ) -> list[DailyCount]:
-    dates, start = _window(days, tz)
-    counts = await asyncio.to_thread(sql.all_users_daily_counts, clickhouse, event, start, tz)
+    dates, start, now, local_zone = _window(days, tz)
+    counts = await asyncio.to_thread(
+        sql.all_users_daily_counts, clickhouse, event, start, now, local_zone
+    )
     return zero_filled(dates, counts)

@@ -128,6 +128,7 @@ OLD = "Old Event"  # only long before every range
 VIEWED = "Product Viewed"
 BIG = "Big Event"
 SLASHED = "Page/Viewed"
+EMPTY_KEY = "Empty Key"
 UNSEEN = "Never Seen"
 
 
@@ -247,6 +248,8 @@ def _property_rows() -> list[EventRow]:
             EventRow(f"{PREFIX}-b{n}", f"{PREFIX}-u3", BIG, first + n * 1000 * MS, properties)
         )
     rows.append(EventRow(f"{PREFIX}-s0", f"{PREFIX}-u3", SLASHED, first, {"path": "/home"}))
+    # a key that is the empty string: a path no filter can name, and no Identifier binds
+    rows.append(EventRow(f"{PREFIX}-e0", f"{PREFIX}-u3", EMPTY_KEY, first, {"": 5, "ok": 1}))
     return rows
 
 
@@ -472,6 +475,9 @@ async def test_properties_of_a_name_with_a_slash_and_of_an_unseen_name(
     assert slashed.status_code == 200, slashed.text
     assert slashed.json()["event"] == SLASHED
     assert slashed.json()["properties"][0]["top_values"] == [{"value": "/home", "count": 1}]
+    empty_key = await api.get(f"/v1/events/{quote(EMPTY_KEY)}/properties", params=MAY)
+    assert empty_key.status_code == 200, empty_key.text
+    assert [p["property"] for p in empty_key.json()["properties"]] == ["ok"]
     unseen = await api.get(f"/v1/events/{quote(UNSEEN)}/properties", params=MAY)
     assert unseen.status_code == 200
     assert unseen.json() == {"event": UNSEEN, "sampled": 0, "properties": []}

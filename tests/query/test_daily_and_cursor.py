@@ -5,34 +5,14 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from query.cursor import BadCursor, decode_cursor, encode_cursor
-from query.daily import BadTimezone, day_window, zero_filled, zone
+from query.daily import day_window, zero_filled
+from query.zones import zone
 from schemas.api import DailyCount
-
-# --- zone -----------------------------------------------------------------------------------
-
-
-def test_zone_known_names() -> None:
-    assert zone("UTC") == ZoneInfo("UTC")
-    assert zone("Asia/Kolkata").key == "Asia/Kolkata"
-
-
-@pytest.mark.parametrize("name", ["Not/AZone", "", "../etc/passwd", "Europe/", "UTC+5"])
-def test_zone_unknown_raises_bad_timezone(name: str) -> None:
-    with pytest.raises(BadTimezone) as info:
-        zone(name)
-    assert isinstance(info.value, ValueError)
-
-
-def test_zone_error_names_the_zone() -> None:
-    with pytest.raises(BadTimezone, match="Not/AZone"):
-        zone("Not/AZone")
-
 
 # --- day_window -----------------------------------------------------------------------------
 

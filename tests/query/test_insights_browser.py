@@ -382,6 +382,7 @@ def test_more_than_ten_series_are_told_apart_in_the_chart_and_the_legend(
     page.goto(f"{running_stack.query_url}/dashboard/#/insights?{urllib.parse.urlencode(wanted)}")
     page.get_by_label("Admin token").fill(ADMIN_TOKEN)
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Insights").wait_for()
     answer = answer_shown(page, query)
     count = len(answer["series"])
     assert count > 10  # the case is not vacuous: past the ten colours
@@ -401,4 +402,108 @@ def test_more_than_ten_series_are_told_apart_in_the_chart_and_the_legend(
     )
     assert len(swatches) == count
     assert len(set(swatches[:30])) == min(count, 30), swatches
+    assert page.errors == []
+
+
+def test_the_form_keeps_its_small_promises(
+    running_stack: RunningStack,
+    ingest: httpx.Client,
+    query: httpx.Client,
+    seeded: Seeded,
+    pages: PageOpener,
+) -> None:
+    """What an analyst found rough, each fixed: a half-typed event is not queried, the operator
+    and the number of breakdown values apply at once, an empty zone is the browser's, focus
+    stays where the hand is, an unknown user is marked on its field, a long value wraps."""
+    base = running_stack.query_url
+    page = pages("promises", timezone=ZONE)
+    start = [("event", seeded.viewed), ("last", "30d"), ("tz", ZONE)]
+    page.goto(f"{base}/dashboard/#/insights?{urllib.parse.urlencode(start)}")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Insights").wait_for()
+    answer_shown(page, query)
+
+    # a half-typed event name and Show: the breakdown applies, the fragment is left in the box
+    half = seeded.viewed[:4]
+    page.get_by_label("Events").fill(half)
+    page.get_by_label("Break down by").fill("plan")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"breakdown=plan"))
+    assert ("event", half) not in query_in_url(page)
+    expect(page.get_by_label("Events")).to_have_value(half)
+    expect(page.get_by_text(f"“{half}” was not added")).to_be_visible()
+    # Enter in the box adds it as typed, on purpose
+    page.get_by_label("Events").press("Enter")
+    expect(page).to_have_url(re.compile(f"event={half}&"))
+    page.get_by_role("button", name=f"Remove event {half}", exact=True).click()
+    expect(page).not_to_have_url(re.compile(f"event={half}&"))
+
+    # how many breakdown values: a select, applied at once, in the address
+    page.get_by_label("Values shown").select_option("3")
+    expect(page).to_have_url(re.compile(r"breakdown=plan&breakdown_limit=3"))
+    answer_shown(page, query)
+
+    # the operator applies at once when the filter is whole ("is set" needs no value)
+    page.get_by_label("Filter property").fill("plan")
+    page.get_by_label("Operator").select_option("set")
+    expect(page).to_have_url(re.compile(r"where=plan%3Aset"))
+    answer_shown(page, query)
+
+    # an empty time zone is the browser's, not UTC
+    page.get_by_label("Time zone").fill("")
+    page.get_by_label("Time zone").press("Enter")
+    expect(page).to_have_url(re.compile("tz=Europe%2FParis"))
+
+    # Download CSV from the keyboard: the focus comes back to the button
+    page.get_by_role("button", name="Download CSV").focus()
+    with page.expect_download():
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Download CSV")).to_be_focused()
+
+    # removing a filter chip leaves the focus in the filter, not on the page's body
+    two = [*start, ("where", "price:gt:1"), ("where", "plan:set")]
+    page.goto(f"{base}/dashboard/#/insights?{urllib.parse.urlencode(two)}")
+    page.get_by_role("button", name="Remove filter plan:set").focus()
+    page.keyboard.press("Enter")
+    expect(page).not_to_have_url(re.compile("plan%3Aset"))
+    expect(page.get_by_label("Filter property")).to_be_focused()
+
+    # with ten events already, Show still applies the rest, and says why the 11th was not added
+    ten = [("event", f"{seeded.suffix}-{i}") for i in range(10)] + [("last", "7d"), ("tz", ZONE)]
+    page.goto(f"{base}/dashboard/#/insights?{urllib.parse.urlencode(ten)}")
+    expect(page.get_by_role("button", name=re.compile("^Remove event "))).to_have_count(10)
+    page.get_by_label("Events").fill(seeded.viewed)
+    page.get_by_label("Interval").press("Tab")  # leave the box without Enter
+    page.get_by_label("Break down by").fill("plan")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"breakdown=plan"))
+    expect(
+        page.get_by_text(f"At most 10 events: remove one to add “{seeded.viewed}”.")
+    ).to_be_visible()
+
+    # an unknown user: the reason next to the User field
+    page.goto(f"{base}/dashboard/#/insights?user=nobody-{seeded.suffix}&tz=UTC")
+    expect(page.locator('.field[data-field="user"] > .error')).to_be_visible()
+
+    # a 300-character breakdown value wraps in the legend instead of widening the page
+    long_value = "x" * 300
+    ingest.post(
+        "/v1/track",
+        json={
+            "userId": seeded.first_user,
+            "event": f"Long {seeded.suffix}",
+            "properties": {"v": long_value},
+        },
+    ).raise_for_status()
+    wanted = [("event", f"Long {seeded.suffix}"), ("breakdown", "v"), ("last", "7d"), ("tz", ZONE)]
+
+    def stored() -> bool:
+        got = query.get("/v1/insights/counts", params=httpx.QueryParams(tuple(wanted))).json()
+        return [s["breakdown_value"] for s in got["series"]] == [long_value]
+
+    eventually(stored, timeout=60)
+    page.goto(f"{base}/dashboard/#/insights?{urllib.parse.urlencode(wanted)}")
+    answer_shown(page, query)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert page.errors == []

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.warehouse import EVENT_COLUMN_TYPES, EVENT_COLUMNS, EVENTS_TABLE
+from query.zones import zone as service_zone
 
 VIEWED, SIGNED_UP, CHECKOUT = "Product Viewed", "Signed Up", "Checkout"
 EVENT_NAMES = (VIEWED, SIGNED_UP, CHECKOUT)
@@ -310,7 +311,7 @@ class Counts:
     user_ids: frozenset[str] = field(default=frozenset())  # the ids `user` is stored under
 
     def params(self) -> list[tuple[str, str]]:
-        zone = ZoneInfo(self.tz)
+        zone = service_zone(self.tz)
         found = [
             ("from", self.start.astimezone(zone).isoformat()),
             ("to", self.end.astimezone(zone).isoformat()),
@@ -363,7 +364,7 @@ class Counts:
 
     def answer(self, rows: Iterable[Row]) -> dict[str, Any]:
         """The JSON answer the contract asks for."""
-        zone = ZoneInfo(self.tz)
+        zone = service_zone(self.tz)
         week_start = WEEKDAYS.index(self.week_start) + 1
         labels = period_labels(
             self.start.astimezone(UTC), self.end.astimezone(UTC), self.interval, zone, week_start
@@ -532,8 +533,8 @@ def assert_same_csv(got: list[list[str]], expected: list[list[str]]) -> None:
 
 def local(text: str, tz: str) -> datetime:
     """An aware local time from `YYYY-MM-DDTHH:MM` (fold 0) in `tz`."""
-    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz))
+    return datetime.fromisoformat(text).replace(tzinfo=service_zone(tz))
 
 
 def midnight(day: date, tz: str) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz))
+    return datetime(day.year, day.month, day.day, tzinfo=service_zone(tz))

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from profilestore.writer import ProfileWriter
+from query.zones import zone as service_zone
 from tests.support import profiles
 from tests.support.event_rows import own_database, query_api
 from tests.support.insights import (
@@ -116,7 +116,7 @@ async def insights(valkey_url: str, chdb_client: Any) -> AsyncIterator[Insights]
 def _around(change: datetime, tz: str, hours: int = 30) -> tuple[datetime, datetime]:
     """A range around a DST change that starts and ends mid-hour (partial first and last
     periods), as local times."""
-    zone = ZoneInfo(tz)
+    zone = service_zone(tz)
     start = change - timedelta(hours=hours, minutes=7, seconds=13)
     end = change + timedelta(hours=hours, minutes=41)
     return start.astimezone(zone), end.astimezone(zone)
@@ -384,7 +384,7 @@ async def test_the_default_range_is_the_last_30_days(insights: Insights) -> None
     assert response.status_code == 200, response.text
     body = response.json()
     assert len(body["periods"]) == 30 and body["interval"] == "day"
-    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    today = datetime.now(service_zone("Asia/Kolkata")).date()
     assert body["periods"][-1] in {today.isoformat(), (today - timedelta(days=1)).isoformat()}
     start, end = datetime.fromisoformat(body["from"]), datetime.fromisoformat(body["to"])
     assert start == midnight(date.fromisoformat(body["periods"][0]), "Asia/Kolkata")
@@ -602,3 +602,64 @@ async def test_odd_property_paths_answer_or_are_refused_never_fail(
             assert response.json()["errors"][0]["field"] == field
         elif path not in ("company", "tags"):  # an object or an array: what it prints is open
             assert_same_answer(response.json(), case.answer(ROWS))
+
+
+async def test_rows_fall_in_the_periods_the_answer_names_whatever_clickhouses_zone_data(
+    valkey_url: str, chdb_client: Any
+) -> None:
+    """The zone's rules are the service's (query/zones.py), not ClickHouse's own copy: from
+    November 2026 chDB 26.9 puts America/Winnipeg an hour behind tzdata 2026f, and the rows
+    just after local midnight used to land on the day before the one the answer names (and a
+    row in no named period was a 500). Samoa skipped Friday 30 December 2011: its week from
+    Friday is named by the 31st."""
+    winnipeg = service_zone("America/Winnipeg")
+    moments = [datetime(2026, 12, d, 5, 30, tzinfo=UTC) for d in (1, 2, 3)] + [
+        datetime(2026, 12, 2, 18, tzinfo=UTC)
+    ]
+    apia = [datetime(2011, 12, 30, 12, tzinfo=UTC), datetime(2012, 1, 3, 12, tzinfo=UTC)]
+    rows = [Row(f"zones-{i}", f"zones-u{i % 2}", "Zones", m, {}) for i, m in enumerate(moments)]
+    rows += [Row(f"apia-{i}", "apia-u", "Apia", m, {}) for i, m in enumerate(apia)]
+    with own_database(chdb_client, "zones") as clickhouse:
+        insert_rows(clickhouse, rows)
+        async with query_api(valkey_url, clickhouse, TOKEN) as http:
+            expected_days: dict[str, int] = {}
+            users_of: dict[str, set[str]] = {}
+            for row in rows[: len(moments)]:
+                day = row.timestamp.astimezone(winnipeg).date().isoformat()
+                expected_days[day] = expected_days.get(day, 0) + 1
+                users_of.setdefault(day, set()).add(row.user_id)
+            expected_users = {day: len(users) for day, users in users_of.items()}
+            for extra in ([], [("measure", "users")], [("where", "x:not_set")]):
+                params = [
+                    ("event", "Zones"),
+                    ("tz", "America/Winnipeg"),
+                    ("from", "2026-11-30"),
+                    ("to", "2026-12-03"),
+                    *extra,
+                ]
+                response = await http.get(
+                    "/v1/insights/counts", params=httpx.QueryParams(tuple(params))
+                )
+                assert response.status_code == 200, response.text
+                body = response.json()
+                [series] = body["series"]
+                got = dict(zip(body["periods"], series["values"], strict=True))
+                wanted = expected_users if extra == [("measure", "users")] else expected_days
+                assert {d: n for d, n in got.items() if n} == wanted, extra
+            response = await http.get(
+                "/v1/insights/counts",
+                params=httpx.QueryParams(
+                    (
+                        ("event", "Apia"),
+                        ("tz", "Pacific/Apia"),
+                        ("interval", "week"),
+                        ("week_start", "friday"),
+                        ("from", "2011-12-24"),
+                        ("to", "2012-01-06"),
+                    )
+                ),
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["periods"] == ["2011-12-23", "2011-12-31"]
+            assert body["series"][0]["values"] == [0, 2]
