@@ -1,6 +1,7 @@
 """Pure: the periods (local hours, days, weeks, months) of a time range, as UTC instants, and
-their labels. ClickHouse buckets rows with the same rules (query/insights/sql.py), so a row's
-period here and there agree, across DST changes and zones with half- and quarter-hour offsets."""
+their labels. ClickHouse buckets rows with the same rules and the same zone offsets
+(query/insights/sql.py, query/zones.py), so a row's period here and there agree, across DST
+changes and zones with half- and quarter-hour offsets."""
 
 from __future__ import annotations
 
