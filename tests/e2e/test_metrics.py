@@ -151,9 +151,11 @@ def test_metrics_of_all_three_services_match_a_load(running_stack: RunningStack)
         return worker_after.total(name, **labels) - before["worker"].total(name, **labels)
 
     def all_written() -> bool:
+        # A batch is recorded last, after its chunks are written (events_written), applied
+        # (the delay) and any dead letters sent: its count reaching the total is the end.
         nonlocal worker_after
         worker_after = scrape(stack.worker_url)
-        return worker_delta("profilestream_worker_events_written_total") >= GOOD_EVENTS
+        return worker_delta("profilestream_worker_batch_events_sum") >= GOOD_EVENTS
 
     eventually(all_written, timeout=60)
     assert worker_delta("profilestream_worker_events_written_total") == GOOD_EVENTS
