@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from infra.api_docs import install_api_docs
-from infra.http import install_error_handlers, install_request_ids
+from infra.http import install_error_handlers, install_request_ids, wrap_outermost
 from infra.metrics import install_http_metrics, install_metrics_route
 from infra.publisher import KafkaPublisher
 from infra.settings import Settings, is_loopback
@@ -78,15 +78,20 @@ def create_app(settings: Settings, publisher: KafkaPublisher | None = None) -> F
     # Any website may send (a write key can be limited to origins: ingest.auth). Origins and
     # requested headers are echoed, not "*": a "*" never covers Authorization, and is refused
     # for requests with credentials (mixpanel-style XHRs). Errors carry the headers too, so a
-    # browser can read a 401, 413, 429 or 503 (and Retry-After).
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origin_regex=".*",
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["*"],
-        allow_credentials=True,
-        expose_headers=["Retry-After"],
-        max_age=settings.cors_max_age_s,
+    # browser can read a 401, 413, 429 or 503 (and Retry-After), and a 500: the headers wrap the
+    # whole stack (wrap_outermost), because Starlette answers unhandled errors outside any
+    # middleware added by add_middleware.
+    wrap_outermost(
+        app,
+        lambda inner: CORSMiddleware(
+            inner,
+            allow_origin_regex=".*",
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            allow_credentials=True,
+            expose_headers=["Retry-After"],
+            max_age=settings.cors_max_age_s,
+        ),
     )
     app.include_router(router)
     app.include_router(beacon_router)

@@ -6,10 +6,12 @@ keys limited to origins."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import httpx
 import pytest
 
+from infra.publisher import Position, Record
 from infra.settings import Settings
 from ingest.app import create_app
 from ingest.auth import origin_problem
@@ -194,6 +196,33 @@ async def test_answers_and_errors_carry_cors_headers(
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "Retry-After" in response.headers["access-control-expose-headers"]
     assert "Origin" in response.headers["vary"]
+
+
+class BrokenPublisher(RecordingPublisher):
+    """A publisher with a bug: its error is none ingest expects, so the answer is a 500."""
+
+    async def publish_with_positions(self, records: Sequence[Record]) -> list[Position]:
+        raise RuntimeError("a bug")
+
+
+async def test_an_internal_error_carries_cors_headers() -> None:
+    # Starlette answers an unhandled error outside the middleware added by add_middleware; a
+    # browser SDK must still be able to read the 500 (and retry) rather than see a CORS failure.
+    transport = httpx.ASGITransport(
+        app=create_app(SETTINGS, BrokenPublisher(SETTINGS)), raise_app_exceptions=False
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+        response = await http.post(
+            "/v1/track",
+            json={"userId": "u", "event": "E"},
+            auth=("k2", ""),
+            headers={"Origin": "https://anywhere.example"},
+        )
+    assert response.status_code == 500, response.text
+    assert response.json()["code"] == "internal_error"
+    assert response.headers["access-control-allow-origin"] == "https://anywhere.example"
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert "x-request-id" in response.headers
 
 
 async def test_oversized_and_rate_limited_answers_carry_cors_headers() -> None:
