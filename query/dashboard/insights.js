@@ -15,6 +15,7 @@ const INSIGHTS_OPS = [
   ["eq", "equals"], ["neq", "does not equal"], ["contains", "contains"], ["gt", "greater than"],
   ["lt", "less than"], ["set", "is set"], ["not_set", "is not set"],
 ];
+const INSIGHTS_VALUELESS_OPS = new Set(["set", "not_set"]);  // filters written `key:op`
 const INSIGHTS_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const INSIGHTS_MAX_EVENTS = 10;  // the API's limit on `event`
 // How many values of a breakdown get their own series (`breakdown_limit`; the API's default 10
@@ -276,7 +277,7 @@ function buildInsights() {
     fromField.hidden = !custom;
     toField.hidden = !custom;
     weekField.hidden = interval.value !== "week" && !/w$/.test(range.value);
-    valueField.hidden = whereOp.value === "set" || whereOp.value === "not_set";
+    valueField.hidden = INSIGHTS_VALUELESS_OPS.has(whereOp.value);
   };
 
   // The controls as a query.
@@ -284,7 +285,7 @@ function buildInsights() {
     const property = whereProperty.value.trim();
     const op = whereOp.value;
     const where = property
-      ? [op === "set" || op === "not_set" ? `${property}:${op}` : `${property}:${op}:${whereValue.value}`]
+      ? [INSIGHTS_VALUELESS_OPS.has(op) ? `${property}:${op}` : `${property}:${op}:${whereValue.value}`]
       : [];
     const custom = range.value === "custom";
     return {
@@ -356,8 +357,8 @@ function buildInsights() {
   whereOp.addEventListener("change", () => {
     syncVisibility();
     // At once, as the other selects, when the filter is whole: "is set" needs no value.
-    const needsValue = whereOp.value !== "set" && whereOp.value !== "not_set";
-    if (whereProperty.value.trim() && (!needsValue || whereValue.value)) apply(false);
+    const whole = INSIGHTS_VALUELESS_OPS.has(whereOp.value) || whereValue.value;
+    if (whereProperty.value.trim() && whole) apply(false);
   });
 
   const form = h("form", { class: "card insights-form", novalidate: true, "aria-label": "Insights query",
